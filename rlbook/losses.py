@@ -54,3 +54,32 @@ def pg_loss(
         raise ValueError("weights contain NaN")
     # the weights are data, not functions of theta: no gradient may flow into them
     return -_masked_mean(log_probs * weights.detach(), mask)
+
+
+def value_loss(
+    values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Mean squared error of a value function against its regression targets.
+
+    .. math:: L_V(\\phi) = \\tfrac12 \\, \\mathrm{mean}_t \\big(V_\\phi(s_t) - \\hat G_t\\big)^2
+
+    Parameters
+    ----------
+    values : Tensor, (T, N) or (B,)
+        :math:`V_\\phi(s_t)`, with gradient.
+    returns : Tensor, same shape
+        Targets (reward-to-go, or GAE returns); treated as constants.
+    mask : bool Tensor, same shape, optional
+
+    Notes
+    -----
+    See chapter 4 of the book (book/04_reinforce.ipynb).
+    """
+    if values.shape != returns.shape:
+        raise ValueError(
+            f"returns must have the shape of values {tuple(values.shape)}, "
+            f"got {tuple(returns.shape)}"
+        )
+    if torch.isnan(returns).any():
+        raise ValueError("returns contain NaN")
+    return 0.5 * _masked_mean((values - returns.detach()) ** 2, mask)
