@@ -39,6 +39,10 @@ def show_source(obj, *, title: bool = True) -> Markdown:
     header = ""
     if title and path:
         parts = Path(path).parts
-        shown = "/".join(parts[parts.index("rlbook") :]) if "rlbook" in parts else Path(path).name
+        # the package folder is the last "rlbook" in the path (a checkout may be named rlbook too)
+        if "rlbook" in parts:
+            shown = "/".join(parts[len(parts) - 1 - parts[::-1].index("rlbook") :])
+        else:
+            shown = Path(path).name
         header = f"`{obj.__qualname__}` from `{shown}`, line {start}:\n\n"
     return Markdown(f"{header}```python\n{source}\n```")

@@ -13,7 +13,8 @@ def _masked_mean(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     n = mask.sum()
     if n == 0:
         raise ValueError("mask selects no steps")
-    return (x * mask).sum() / n
+    # where, not multiply: an inf in a padding slot must not turn the mean into NaN
+    return torch.where(mask, x, torch.zeros_like(x)).sum() / n
 
 
 def pg_loss(
@@ -52,6 +53,8 @@ def pg_loss(
         )
     if torch.isnan(weights).any():
         raise ValueError("weights contain NaN")
+    if torch.isnan(log_probs).any():
+        raise ValueError("log_probs contain NaN")
     # the weights are data, not functions of theta: no gradient may flow into them
     return -_masked_mean(log_probs * weights.detach(), mask)
 

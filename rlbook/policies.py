@@ -7,12 +7,18 @@ the rest of the library never needs to know which kind of policy it holds.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 
 import gymnasium as gym
 import torch
 from torch import nn
 from torch.distributions import Categorical, Independent, Normal
+
+
+def _is_int(value) -> bool:
+    # NumPy integers count: gymnasium's Discrete(n).n is one
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def mlp(
@@ -40,8 +46,9 @@ def mlp(
     See chapter 1 of the book (book/01_policy_gradient.ipynb).
     """
     sizes = list(sizes)
-    if len(sizes) < 2 or any(not isinstance(s, int) or s < 1 for s in sizes):
+    if len(sizes) < 2 or any(not _is_int(s) or s < 1 for s in sizes):
         raise ValueError(f"sizes must list at least two positive integers, got {sizes!r}")
+    sizes = [int(s) for s in sizes]
     layers: list[nn.Module] = []
     for i in range(len(sizes) - 1):
         layers.append(nn.Linear(sizes[i], sizes[i + 1]))
@@ -83,8 +90,9 @@ class CategoricalPolicy(nn.Module):
 
     def __init__(self, obs_dim: int, n_actions: int, hidden: Sequence[int] = (64, 64)):
         super().__init__()
-        if not isinstance(n_actions, int) or n_actions < 2:
+        if not _is_int(n_actions) or n_actions < 2:
             raise ValueError(f"n_actions must be an integer >= 2, got {n_actions!r}")
+        n_actions = int(n_actions)
         self.obs_dim, self.n_actions = obs_dim, n_actions
         self.logits_net = mlp([obs_dim, *hidden, n_actions])
 
@@ -133,8 +141,9 @@ class GaussianPolicy(nn.Module):
         log_std_init: float = -0.5,
     ):
         super().__init__()
-        if not isinstance(act_dim, int) or act_dim < 1:
+        if not _is_int(act_dim) or act_dim < 1:
             raise ValueError(f"act_dim must be a positive integer, got {act_dim!r}")
+        act_dim = int(act_dim)
         self.obs_dim, self.act_dim = obs_dim, act_dim
         self.mu_net = mlp([obs_dim, *hidden, act_dim])
         self.log_std = nn.Parameter(torch.full((act_dim,), float(log_std_init)))

@@ -8,7 +8,9 @@ cross an episode boundary.
 from __future__ import annotations
 
 import math
+import numbers
 
+import numpy as np
 import torch
 
 
@@ -27,10 +29,12 @@ def _check_rewards_dones(rewards: torch.Tensor, dones: torch.Tensor, gamma: floa
         )
     if torch.isnan(rewards).any():
         raise ValueError("rewards contain NaN")
-    if isinstance(gamma, bool) or not isinstance(gamma, int | float) or math.isnan(gamma):
+    is_scalar_tensor = isinstance(gamma, torch.Tensor | np.ndarray) and gamma.ndim == 0
+    if isinstance(gamma, bool) or not (isinstance(gamma, numbers.Real) or is_scalar_tensor):
         raise ValueError(f"gamma must be a number in [0, 1], got {gamma!r}")
-    if not 0.0 <= gamma <= 1.0:
-        raise ValueError(f"gamma must be in [0, 1], got {gamma}")
+    value = float(gamma)
+    if math.isnan(value) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"gamma must be in [0, 1], got {gamma!r}")
 
 
 def reward_to_go(rewards: torch.Tensor, dones: torch.Tensor, gamma: float = 1.0) -> torch.Tensor:
@@ -60,6 +64,7 @@ def reward_to_go(rewards: torch.Tensor, dones: torch.Tensor, gamma: float = 1.0)
     See chapter 3 of the book (book/03_reward_to_go.ipynb).
     """
     _check_rewards_dones(rewards, dones, gamma)
+    gamma = float(gamma)
     not_done = (~dones.bool()).to(rewards.dtype)
     out = torch.empty_like(rewards)
     running = torch.zeros_like(rewards[0])
@@ -145,5 +150,9 @@ def normalize(x: torch.Tensor, mask: torch.Tensor | None = None, eps: float = 1e
     if torch.isnan(values).any():
         raise ValueError("x contains NaN")
     mean = values.mean()
-    std = values.std(unbiased=False)
+    std = values.std(correction=0)
+    # all-equal input: the mean's rounding error would be divided by a std that is itself only
+    # rounding error, blowing noise up to order 1; such input carries no signal, return zeros
+    if std <= 16 * torch.finfo(x.dtype).eps * values.abs().max():
+        return torch.zeros_like(x)
     return torch.where(mask, (x - mean) / (std + eps), torch.zeros_like(x))

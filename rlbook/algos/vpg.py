@@ -57,7 +57,9 @@ def vpg_weights(rollout: Rollout, kind: str) -> torch.Tensor:
     """
     if kind == "return":
         return discounted_returns(rollout.rewards, rollout.dones, mask=rollout.mask)
-    return reward_to_go(rollout.rewards, rollout.dones)
+    if kind == "reward_to_go":
+        return reward_to_go(rollout.rewards, rollout.dones)
+    raise ValueError(f"kind must be 'return' or 'reward_to_go', got {kind!r}")
 
 
 def train_vpg(env_id: str, cfg: VPGConfig | None = None, policy=None) -> History:
@@ -97,7 +99,9 @@ def train_vpg(env_id: str, cfg: VPGConfig | None = None, policy=None) -> History
     history = History(algo="vpg", env_id=env_id, **asdict(cfg))
     env_steps = 0
     for it in tqdm(range(cfg.iterations), disable=not cfg.progress, desc=f"vpg {cfg.weights}"):
-        batch = collect(envs, policy, cfg.steps_per_env, seed=cfg.seed + it, complete_episodes=True)
+        batch = collect(
+            envs, policy, cfg.steps_per_env, seed=cfg.seed * 10_000 + it, complete_episodes=True
+        )
         weights = vpg_weights(batch, cfg.weights)
         log_probs = policy.dist(batch.obs).log_prob(batch.actions)
         loss = pg_loss(log_probs, weights, batch.mask)

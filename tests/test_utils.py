@@ -1,0 +1,74 @@
+"""Tests of rlbook.utils: seeds repeat every generator a chapter uses; the device is chosen
+by RLBOOK_DEVICE or defaults to the CPU."""
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from rlbook.utils import device, set_seed
+
+
+def draw() -> tuple:
+    """One number from each global generator, and one from a fresh torch network."""
+    net = torch.nn.Linear(3, 1)
+    return (
+        random.random(),
+        float(np.random.rand()),  # noqa: NPY002 -- set_seed seeds the legacy global state too
+        float(torch.rand(())),
+        tuple(net.weight.detach().flatten().tolist()),
+    )
+
+
+@pytest.mark.parametrize("seed", [0, 1, 12345, 2**32 + 5, np.int64(7)])
+def test_set_seed_repeats_python_numpy_and_torch(seed) -> None:
+    set_seed(seed)
+    first = draw()
+    set_seed(seed)
+    assert draw() == first
+
+
+def test_different_seeds_give_different_numbers() -> None:
+    set_seed(0)
+    a = draw()
+    set_seed(1)
+    b = draw()
+    assert all(x != y for x, y in zip(a, b, strict=True))
+
+
+def test_set_seed_returns_a_fresh_generator_for_that_seed() -> None:
+    rng = set_seed(42)
+    assert isinstance(rng, np.random.Generator)
+    assert rng.random(5).tolist() == np.random.default_rng(42).random(5).tolist()
+    # a fresh one each call, not a shared one that has moved on
+    assert set_seed(42).random() == np.random.default_rng(42).random()
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, 2.0, True, "3", None, [1]])
+def test_set_seed_rejects_bad_seeds(seed) -> None:
+    with pytest.raises(ValueError, match="seed"):
+        set_seed(seed)
+
+
+def test_device_defaults_to_the_cpu(monkeypatch) -> None:
+    monkeypatch.delenv("RLBOOK_DEVICE", raising=False)
+    assert device() == torch.device("cpu")
+    monkeypatch.setenv("RLBOOK_DEVICE", "")
+    assert device() == torch.device("cpu")
+
+
+@pytest.mark.parametrize("name", ["cpu", "cuda", "cuda:1", "meta"])
+def test_device_honours_rlbook_device(monkeypatch, name: str) -> None:
+    # naming a device is enough; it need not exist on this machine until a tensor goes there
+    monkeypatch.setenv("RLBOOK_DEVICE", name)
+    assert device() == torch.device(name)
+    assert isinstance(device(), torch.device)
+
+
+@pytest.mark.parametrize("name", ["garbage", "cuda:x", "gpu"])
+def test_device_rejects_garbage(monkeypatch, name: str) -> None:
+    monkeypatch.setenv("RLBOOK_DEVICE", name)
+    with pytest.raises(ValueError, match="RLBOOK_DEVICE") as info:
+        device()
+    assert name in str(info.value)
