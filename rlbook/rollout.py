@@ -313,3 +313,46 @@ def evaluate(
     finally:
         envs.close()
     return float(returns.mean()), float(returns.std())
+
+
+class Evaluator:
+    """Evaluate a policy on a fixed schedule of environment steps, the way benchmarks do.
+
+    ``evaluator.maybe(policy, env_steps)`` runs :func:`evaluate` each time ``env_steps`` passes a
+    multiple of ``every`` and returns ``{"eval_steps": ..., "eval_mean": ..., "eval_std": ...}``,
+    otherwise ``None``. Protocol of the book's benchmarks: deterministic actions, 10 episodes.
+
+    Notes
+    -----
+    See chapter 4 of the book (book/04_reinforce.ipynb).
+    """
+
+    def __init__(
+        self,
+        env_id: str,
+        every: int,
+        num_episodes: int = 10,
+        *,
+        deterministic: bool = True,
+        seed: int = 12_345,
+    ):
+        if not isinstance(every, int) or every < 1:
+            raise ValueError(f"every must be a positive integer, got {every!r}")
+        self.env_id, self.every, self.num_episodes = env_id, every, num_episodes
+        self.deterministic, self.seed = deterministic, seed
+        self.next_at = every
+
+    def maybe(self, policy: nn.Module, env_steps: int) -> dict[str, float] | None:
+        """Evaluate if ``env_steps`` reached the next scheduled point; else return None."""
+        if env_steps < self.next_at:
+            return None
+        # one evaluation even if a big batch jumped over several scheduled points
+        self.next_at = (env_steps // self.every + 1) * self.every
+        mean, std = evaluate(
+            self.env_id,
+            policy,
+            self.num_episodes,
+            deterministic=self.deterministic,
+            seed=self.seed,
+        )
+        return {"eval_steps": env_steps, "eval_mean": mean, "eval_std": std}
