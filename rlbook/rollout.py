@@ -341,6 +341,7 @@ class Evaluator:
         self.env_id, self.every, self.num_episodes = env_id, every, num_episodes
         self.deterministic, self.seed = deterministic, seed
         self.next_at = every
+        self.count = 0
 
     def maybe(self, policy: nn.Module, env_steps: int) -> dict[str, float] | None:
         """Evaluate if ``env_steps`` reached the next scheduled point; else return None."""
@@ -353,6 +354,7 @@ class Evaluator:
             policy,
             self.num_episodes,
             deterministic=self.deterministic,
-            seed=self.seed,
+            seed=self.seed + self.count,  # fresh start states each time, same for every run
         )
+        self.count += 1
         return {"eval_steps": env_steps, "eval_mean": mean, "eval_std": std}
