@@ -1,0 +1,101 @@
+"""Structure of the chapters: the Colab cell, outputs, the table of contents, exercises."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "book").glob("*.ipynb"))
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
+
+
+def cells(path: Path) -> list[dict]:
+    return json.loads(path.read_text())["cells"]
+
+
+def source(cell: dict) -> str:
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+def toc_files() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+    for part in toc.get("parts", []):
+        for chapter in part["chapters"]:
+            files.append(chapter["file"])
+            files += [section["file"] for section in chapter.get("sections", [])]
+    return files
+
+
+def test_there_are_chapters():
+    assert NOTEBOOKS, "book/ holds no notebooks"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_first_cell_installs_rlbook_on_colab_only(path):
+    first = cells(path)[0]
+    text = source(first)
+    assert first["cell_type"] == "code"
+    assert "remove-cell" in first.get("metadata", {}).get("tags", []), "hide it in the HTML"
+    assert 'if "google.colab" in sys.modules:' in text, "must do nothing outside Colab"
+    repo = CONFIG["repository"]["url"]
+    branch = CONFIG["repository"]["branch"]
+    installs = re.findall(r"%pip install .*", text)
+    assert installs, "no %pip install"
+    assert all(f"git+{repo}@{branch}" in line for line in installs), (installs, repo, branch)
+    # Colab's torch and numpy are kept: reinstalling them forces a runtime restart
+    for forbidden in ("torch", "numpy", "--upgrade", "-U ", "--force-reinstall"):
+        assert all(forbidden not in line for line in installs), (forbidden, installs)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_stored_without_outputs(path):
+    for cell in cells(path):
+        if cell["cell_type"] == "code":
+            assert not cell.get("outputs") and cell.get("execution_count") is None
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_in_the_table_of_contents(path):
+    assert path.relative_to(ROOT).with_suffix("").as_posix() in toc_files()
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_chapter_has_exercises_solutions_and_checks(path):
+    text = "\n".join(source(c) for c in cells(path) if c["cell_type"] == "markdown")
+    exercises = re.findall(r"```\{exercise\}\s*\n:label: (\S+)", text)
+    assert len(exercises) >= 3, f"{len(exercises)} exercises"
+    solved = set(re.findall(r"```\{solution(?:-start)?\} (\S+)", text))
+    assert set(exercises) <= solved, f"no solution for {set(exercises) - solved}"
+    code = [source(c) for c in cells(path) if c["cell_type"] == "code"]
+    assert any("rlbook.checks" in c or "from rlbook.checks import" in c for c in code), (
+        "at least one code exercise is graded by rlbook.checks"
+    )
+    hidden_asserts = [
+        c
+        for c in cells(path)
+        if c["cell_type"] == "code"
+        and "remove-cell" in c.get("metadata", {}).get("tags", [])
+        and "assert" in source(c)
+    ]
+    assert hidden_asserts, "claims are checked by hidden assert cells"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_solution_cells_sit_inside_solution_blocks(path):
+    # the student edition replaces "solution" cells; they must be between solution-start/end
+    inside = False
+    for cell in cells(path):
+        text = source(cell)
+        if cell["cell_type"] == "markdown":
+            if "```{solution-start}" in text:
+                inside = True
+            if "```{solution-end}" in text:
+                inside = False
+        elif "solution" in cell.get("metadata", {}).get("tags", []):
+            assert inside, f"solution cell outside a solution block: {text[:60]!r}"
