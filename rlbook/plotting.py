@@ -25,8 +25,14 @@ def curves_on_grid(
     """
     if len(histories) == 0:
         raise ValueError("histories must hold at least one History")
-    xs = [h[x] for h in histories]
-    ys = [h[y] for h in histories]
+    xs, ys = [], []
+    for h in histories:
+        # metrics logged only on some rows (evaluations) are NaN on the others: skip those rows
+        keep = ~np.isnan(h[y]) & ~np.isnan(h[x])
+        if not keep.any():
+            raise ValueError(f"a run has no values of {y!r}")
+        xs.append(h[x][keep])
+        ys.append(h[y][keep])
     lo, hi = max(v[0] for v in xs), min(v[-1] for v in xs)
     if not hi > lo:
         raise ValueError(f"the runs share no range of {x!r} to compare on")

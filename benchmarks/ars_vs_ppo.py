@@ -1,0 +1,141 @@
+"""Environment steps and wall time ARS and PPO need to solve CartPole, discrete and continuous.
+
+Usage::
+
+    python benchmarks/ars_vs_ppo.py --seeds 10
+    python benchmarks/ars_vs_ppo.py --seeds 10 --envs CartPole-v1
+
+Protocol (the same for both algorithms, seeds interleaved so that both see the same machine
+load; chapter 7 runs it on three seeds):
+
+* every 1,000 environment steps the current policy is evaluated by
+  ``rlbook.rollout.Evaluator``: 10 episodes, deterministic actions (argmax for a categorical or
+  linear-argmax policy, the mean for a Gaussian or clipped-linear one), fresh start states at
+  each evaluation. ARS evaluates its central policy M, never a perturbed one;
+* the figure of a run is the environment step count at the first evaluation whose mean return
+  is at least 475, and the wall time from the start of training to that evaluation (evaluations
+  included); training stops there. ARS counts every step of both rollouts of every direction;
+* a run that has not solved the task within its budget (50,000 steps) counts as unsolved.
+
+ARS is ``rlbook.algos.ars.train_ars`` with ``ARSConfig()`` defaults (a linear policy, 8
+weights); PPO is ``rlbook.algos.ppo.train_ppo`` with ``PPOConfig()`` defaults (two 64-64 tanh
+networks). Torch runs on one thread.
+
+The script prints one line per run and a markdown table: runs solved, median, min and max
+steps to solve, median wall and CPU time to solve (set-up and evaluations included); raw
+results go to ``benchmarks/results/ars_vs_ppo.json`` (gitignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+from torch import nn
+
+import rlbook.envs  # noqa: F401  (registers rlbook/ContinuousCartPole-v1)
+from rlbook.algos.ars import ARSConfig, train_ars
+from rlbook.algos.ppo import PPOConfig, train_ppo
+
+EVAL_EVERY = 1_000
+THRESHOLD = 475.0
+BUDGET = 50_000
+ENVS = ("CartPole-v1", "rlbook/ContinuousCartPole-v1")
+
+
+def run(algo: str, env_id: str, seed: int) -> tuple[float, float, float]:
+    """(steps, wall seconds, CPU seconds) to the first evaluation mean >= 475; training stops
+    there. (inf, inf, inf) if the run did not solve the task within the budget."""
+    common = dict(seed=seed, total_steps=BUDGET, eval_every=EVAL_EVERY, stop_at_eval=THRESHOLD)
+    wall, cpu = time.perf_counter(), time.process_time()
+    if algo == "ARS":
+        history = train_ars(env_id, ARSConfig(**common))
+    else:
+        history = train_ppo(env_id, PPOConfig(**common))
+    steps = history.first_reach("eval_mean", THRESHOLD, x="eval_steps")
+    if math.isinf(steps):
+        return math.inf, math.inf, math.inf
+    return steps, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--envs", nargs="+", default=list(ENVS))
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "ars_vs_ppo.json"))
+    args = parser.parse_args()
+    torch.set_num_threads(1)  # small networks: extra threads only add synchronisation
+    # the first torch.optim.Adam of a process imports torch._dynamo (seconds): pay it here, not
+    # inside PPO's first timed run
+    torch.optim.Adam([nn.Parameter(torch.zeros(1))])
+
+    started = time.strftime("%Y-%m-%d %H:%M:%S")
+    results: dict[str, list[dict]] = {}
+    for env_id in args.envs:
+        # seeds outside, algorithms inside: both see the same stretch of machine load
+        for seed in range(args.seeds):
+            for algo in ("ARS", "PPO"):
+                steps, wall, cpu = run(algo, env_id, seed)
+                results.setdefault(f"{env_id} {algo}", []).append(
+                    {"seed": seed, "steps": steps, "wall_s": wall, "cpu_s": cpu}
+                )
+                print(
+                    f"{env_id:30s} {algo} seed {seed}: steps {steps:>8,.0f}   "
+                    f"wall {wall:6.2f} s   CPU {cpu:6.2f} s",
+                    flush=True,
+                )
+
+    print()
+    print(
+        "| environment | algorithm | solved | median steps | min | max | median wall time (s) "
+        "| median CPU time (s) |"
+    )
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for key, runs in results.items():
+        env_id, algo = key.rsplit(" ", 1)
+        steps = [r["steps"] for r in runs]
+        solved = sum(math.isfinite(s) for s in steps)
+        print(
+            f"| {env_id} | {algo} | {solved}/{len(runs)} | {statistics.median(steps):,.0f} | "
+            f"{min(steps):,.0f} | {max(steps):,.0f} | "
+            f"{statistics.median(r['wall_s'] for r in runs):.2f} | "
+            f"{statistics.median(r['cpu_s'] for r in runs):.2f} |"
+        )
+
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        json.dumps(
+            {
+                "started": started,
+                "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+                "machine": {
+                    "platform": platform.platform(),
+                    "python": sys.version.split()[0],
+                    "torch": torch.__version__,
+                    "cpus": os.cpu_count(),
+                    "load_average": os.getloadavg(),
+                },
+                "args": vars(args),
+                "ars_config": asdict(ARSConfig()),
+                "ppo_config": asdict(PPOConfig()),
+                "runs": results,
+            },
+            indent=1,
+            default=str,
+        )
+    )
+    print(f"\nresults written to {out}")
+
+
+if __name__ == "__main__":
+    main()
