@@ -16,7 +16,8 @@ the same machine load):
   included; training stops there). CPU time is the steadier figure on a shared machine;
 * a run that has not solved the task within its budget counts as unsolved (steps = inf).
 
-Ours is ``rlbook.algos.ppo.train_ppo`` with ``PPOConfig()`` defaults (budget 50,000 steps).
+Ours is ``rlbook.algos.ppo.train_ppo`` twice, with ``PPOConfig()`` defaults and with the
+``PPOConfig.cartpole()`` preset (20 Adam steps per batch instead of 40), budget 50,000 steps.
 If stable-baselines3 is importable, SB3's PPO runs with the RL-Zoo hyperparameters for
 CartPole-v1 (n_envs 8, n_steps 32, batch_size 256, gae_lambda 0.8, gamma 0.98, n_epochs 20,
 ent_coef 0, learning rate and clip range decaying linearly from 1e-3 and 0.2 over the zoo's
@@ -60,9 +61,12 @@ def timed(run) -> tuple[float, float, float]:
     return steps, time.perf_counter() - wall, time.process_time() - cpu
 
 
-def run_ours(seed: int, budget: int) -> float:
+CONFIGS = {"PPOConfig()": PPOConfig, "PPOConfig.cartpole()": PPOConfig.cartpole}
+
+
+def run_ours(make_config, seed: int, budget: int) -> float:
     """Steps to solve with rlbook's PPO (inf if unsolved); training stops at the solve."""
-    cfg = PPOConfig(seed=seed, total_steps=budget, eval_every=EVAL_EVERY, stop_at_eval=THRESHOLD)
+    cfg = make_config(seed=seed, total_steps=budget, eval_every=EVAL_EVERY, stop_at_eval=THRESHOLD)
     history = train_ppo("CartPole-v1", cfg)
     return history.first_reach("eval_mean", THRESHOLD, x="eval_steps")
 
@@ -160,14 +164,17 @@ def main() -> None:
             use_sb3 = False
 
     started = time.strftime("%Y-%m-%d %H:%M:%S")
-    ours, sb3 = [], []
-    # seeds outermost, algorithms inside: both see the same stretch of machine load
+    ours: dict[str, list] = {name: [] for name in CONFIGS}
+    sb3: list = []
+    # seeds outermost, algorithms inside: all see the same stretch of machine load
     for seed in range(args.seeds):
-        ours.append(timed(lambda seed=seed: run_ours(seed, args.budget)))
-        print(f"seed {seed}: rlbook PPO  {fmt(ours[-1])}", flush=True)
+        for name, make_config in CONFIGS.items():
+            run = timed(lambda m=make_config, s=seed: run_ours(m, s, args.budget))
+            ours[name].append(run)
+            print(f"seed {seed}: rlbook {name:22s} {fmt(run)}", flush=True)
         if use_sb3:
-            sb3.append(timed(lambda seed=seed: run_sb3(seed)))
-            print(f"seed {seed}: SB3 PPO     {fmt(sb3[-1])}", flush=True)
+            sb3.append(timed(lambda s=seed: run_sb3(s)))
+            print(f"seed {seed}: SB3 PPO (RL Zoo)             {fmt(sb3[-1])}", flush=True)
 
     print()
     print(
@@ -175,16 +182,19 @@ def main() -> None:
         "| median CPU time to solve (s) |"
     )
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    row, our_wall, our_cpu = summary("rlbook PPO (`PPOConfig()`)", ours)
-    print(row)
+    medians = {}
+    for name, runs in ours.items():
+        row, *medians[name] = summary(f"rlbook PPO, `{name}`", runs)
+        print(row)
     if use_sb3:
-        row, sb3_wall, sb3_cpu = summary("SB3 PPO (RL-Zoo hyperparameters)", sb3)
+        row, sb3_wall, sb3_cpu = summary("SB3 PPO, RL-Zoo hyperparameters", sb3)
         print(row)
         print()
-        print(
-            f"Time to solve, ours / SB3 (ratio of medians): wall {our_wall / sb3_wall:.2f}, "
-            f"CPU {our_cpu / sb3_cpu:.2f}"
-        )
+        for name, (wall, cpu) in medians.items():
+            print(
+                f"Time to solve, rlbook `{name}` / SB3 (ratio of medians): "
+                f"wall {wall / sb3_wall:.2f}, CPU {cpu / sb3_cpu:.2f}"
+            )
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -202,8 +212,11 @@ def main() -> None:
                     "load_average": os.getloadavg(),
                 },
                 "args": vars(args),
-                "ppo_config": {k: v for k, v in vars(PPOConfig()).items()},
-                "rlbook": [dict(zip(keys, r, strict=True)) for r in ours],
+                "ppo_configs": {name: vars(make()) for name, make in CONFIGS.items()},
+                "rlbook": {
+                    name: [dict(zip(keys, r, strict=True)) for r in runs]
+                    for name, runs in ours.items()
+                },
                 "sb3": [dict(zip(keys, r, strict=True)) for r in sb3] if use_sb3 else None,
             },
             indent=1,

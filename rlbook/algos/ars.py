@@ -186,6 +186,10 @@ def linear_actions(weights: np.ndarray, obs: np.ndarray, action_space: gym.Space
     Returns
     -------
     ndarray, (B,) of int for discrete, (B, out) of floats for continuous actions.
+
+    Notes
+    -----
+    See chapter 7 of the book (book/07_beyond_gradients.ipynb).
     """
     outputs = np.einsum("bod,bd->bo", weights, obs)
     if isinstance(action_space, gym.spaces.Discrete):
@@ -263,6 +267,7 @@ class ARSConfig:
     ``step_size`` in {0.05, 0.1, 0.2} x ``noise`` in {1, 2, 3}); they solve both in a few
     thousand steps (``benchmarks/ars_vs_ppo.py``). With argmax actions only the ratio
     ``step_size / noise`` matters: scaling ``M`` by a positive number changes no action.
+    See chapter 7 of the book (book/07_beyond_gradients.ipynb).
     """
 
     num_directions: int = 8
@@ -358,6 +363,10 @@ def run_linear_policies(
         Its number of steps.
     states : ndarray, (sum(lengths), d)
         Every observation an action was chosen in, for the normalisation statistics.
+
+    Notes
+    -----
+    See chapter 7 of the book (book/07_beyond_gradients.ipynb).
     """
     obs, _ = envs.reset(seed=seed)
     n = envs.num_envs

@@ -39,9 +39,11 @@ from rlbook.utils import device, set_seed
 class PPOConfig:
     """Settings of :func:`train_ppo`.
 
-    The defaults are tuned for CartPole-v1 (``benchmarks/ppo_cartpole.py``): many small
-    batches (8 environments x 32 steps), 20 Adam steps on each whole batch, and a large
-    learning rate that decays to zero. For other tasks, start from CleanRL's defaults instead
+    The defaults are tuned for CartPole-v1 and its continuous-action version
+    (``benchmarks/ppo_cartpole.py``): many small batches (8 environments x 32 steps), 10 epochs
+    of 4 minibatches on each, and a large learning rate that decays to zero.
+    :meth:`cartpole` is a cheaper variant for discrete CartPole. For other tasks, start from
+    CleanRL's defaults instead
     (``num_envs=4, num_steps=128, lr=2.5e-4, num_minibatches=4, update_epochs=4,
     gae_lambda=0.95, gamma=0.99, ent_coef=0.01``).
 
@@ -62,9 +64,9 @@ class PPOConfig:
     """Discount factor."""
     gae_lambda: float = 0.9
     """GAE's lambda: 0 gives TD errors, 1 Monte-Carlo returns minus V."""
-    num_minibatches: int = 1
+    num_minibatches: int = 4
     """Minibatches per epoch: the batch is shuffled and split into this many parts."""
-    update_epochs: int = 20
+    update_epochs: int = 10
     """Passes over each batch (each pass one Adam step per minibatch)."""
     norm_adv: bool = True
     """Normalise advantages to mean 0, std 1 within each minibatch."""
@@ -101,6 +103,19 @@ class PPOConfig:
     clip: bool = True
     """Use the clipped objective. False: the unclipped surrogate ratio * advantage (ablation
     switch)."""
+
+    @classmethod
+    def cartpole(cls, **overrides) -> PPOConfig:
+        """The defaults with 20 Adam steps on each whole batch instead of 10 epochs of 4
+        minibatches: the cheapest settings found for CartPole-v1.
+
+        On 60 tuning seeds (100 to 115, 200 to 223, 300 to 319; the benchmark uses 0 to 9), with
+        the benchmark's protocol, both solved CartPole-v1 in a median of 7,600 environment steps
+        (means 7,800 for the defaults, 9,400 for this), and this takes half as many gradient
+        steps per batch, so about half the time. On rlbook/ContinuousCartPole-v1 the defaults
+        learn faster. ``overrides`` set other fields.
+        """
+        return cls(**{"num_minibatches": 1, "update_epochs": 20, **overrides})
 
     def __post_init__(self):
         for name in ("num_envs", "num_steps", "total_steps", "num_minibatches", "update_epochs"):
