@@ -32,15 +32,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
 import statistics
-import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
+from _common import machine_info
 from torch import nn
 
 import rlbook.envs  # noqa: F401  (registers rlbook/ContinuousCartPole-v1)
@@ -121,13 +119,7 @@ def main() -> None:
             {
                 "started": started,
                 "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
-                "machine": {
-                    "platform": platform.platform(),
-                    "python": sys.version.split()[0],
-                    "torch": torch.__version__,
-                    "cpus": os.cpu_count(),
-                    "load_average": os.getloadavg(),
-                },
+                "machine": machine_info(),
                 "args": vars(args),
                 "ars_config": asdict(ARSConfig()),
                 "ppo_config": {k: asdict(v()) for k, v in PPO_SETTINGS.items()},

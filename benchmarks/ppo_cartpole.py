@@ -33,14 +33,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
+from _common import machine_info
 from torch import nn
 
 from rlbook.algos.ppo import PPOConfig, train_ppo
@@ -204,13 +202,7 @@ def main() -> None:
             {
                 "started": started,
                 "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
-                "machine": {
-                    "platform": platform.platform(),
-                    "python": sys.version.split()[0],
-                    "torch": torch.__version__,
-                    "cpus": os.cpu_count(),
-                    "load_average": os.getloadavg(),
-                },
+                "machine": machine_info(),
                 "args": vars(args),
                 "ppo_configs": {name: vars(make()) for name, make in CONFIGS.items()},
                 "rlbook": {

@@ -39,15 +39,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from _common import machine_info
 
 import rlbook.envs  # noqa: F401  (registers rlbook/Pixelcopter-v0)
 from rlbook.algos.reinforce import ReinforceConfig, train_reinforce
@@ -233,13 +231,7 @@ def main(argv: list[str] | None = None) -> None:
             {
                 "started": started,
                 "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
-                "machine": {
-                    "platform": platform.platform(),
-                    "python": sys.version.split()[0],
-                    "torch": torch.__version__,
-                    "cpus": os.cpu_count(),
-                    "load_average": os.getloadavg(),
-                },
+                "machine": machine_info(),
                 "args": vars(args),
                 "cartpole": results,
                 "pixelcopter": pixel,

@@ -26,15 +26,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from _common import machine_info
 
 from rlbook.policies import CategoricalPolicy, ValueNet
 from rlbook.rollout import collect, make_envs
@@ -142,13 +140,7 @@ def main() -> None:
             {
                 "started": started,
                 "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
-                "machine": {
-                    "platform": platform.platform(),
-                    "python": sys.version.split()[0],
-                    "torch": torch.__version__,
-                    "cpus": os.cpu_count(),
-                    "load_average": os.getloadavg(),
-                },
+                "machine": machine_info(),
                 "args": vars(args),
                 "steps_per_second": results,
             },
