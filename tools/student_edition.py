@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import ast
 import copy
+import functools
 import json
 import re
 import shutil
@@ -171,6 +172,23 @@ def _word_runs(text: str, size: int = 8) -> list[str]:
     return probes
 
 
+@functools.cache
+def _public_code() -> frozenset[str]:
+    """Code lines the book shows anyway: the library's source (rendered by ``show_source``) and
+    every code cell of every chapter that is not a solution. A solution line found among them
+    (``running = torch.zeros_like(rewards[0])``) is no secret, so it is no probe."""
+    lines = set()
+    for path in (ROOT / "rlbook").rglob("*.py"):
+        lines.update(line.strip() for line in path.read_text().splitlines())
+    for path in (ROOT / "book").glob("*.ipynb"):
+        for cell in json.loads(path.read_text())["cells"]:
+            if cell["cell_type"] == "code" and "solution" not in cell.get("metadata", {}).get(
+                "tags", []
+            ):
+                lines.update(line.strip() for line in _text(cell).splitlines())
+    return frozenset(lines)
+
+
 def solution_probes(nb: dict) -> list[str]:
     """Snippets of a notebook's solutions (code lines, runs of words) that must not leak."""
     probes = []
@@ -183,7 +201,10 @@ def solution_probes(nb: dict) -> list[str]:
             probes += [
                 line.strip()
                 for line in text.splitlines()
-                if len(line.strip()) >= 20 and line not in head and not line.strip().startswith("#")
+                if len(line.strip()) >= 20
+                and line not in head
+                and not line.strip().startswith("#")
+                and line.strip() not in _public_code()
             ]
         elif cell["cell_type"] == "markdown":
             blocks = [m.group(0) for m in SOLUTION_BLOCK.finditer(text)]
