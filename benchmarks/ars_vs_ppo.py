@@ -50,13 +50,18 @@ THRESHOLD = 475.0
 BUDGET = 50_000
 ENVS = ("CartPole-v1", "rlbook/ContinuousCartPole-v1")
 # PPO's settings tuned for each task (see PPOConfig's docstring)
-PPO_SETTINGS = {"CartPole-v1": PPOConfig.cartpole, "rlbook/ContinuousCartPole-v1": PPOConfig}
+PPO_SETTINGS = {
+    "CartPole-v1": PPOConfig.cartpole,
+    "rlbook/ContinuousCartPole-v1": PPOConfig,
+}
 
 
 def run(algo: str, env_id: str, seed: int) -> tuple[float, float, float]:
     """(steps, wall seconds, CPU seconds) to the first evaluation mean >= 475; training stops
     there. (inf, inf, inf) if the run did not solve the task within the budget."""
-    common = dict(seed=seed, total_steps=BUDGET, eval_every=EVAL_EVERY, stop_at_eval=THRESHOLD)
+    common = dict(
+        seed=seed, total_steps=BUDGET, eval_every=EVAL_EVERY, stop_at_eval=THRESHOLD
+    )
     wall, cpu = time.perf_counter(), time.process_time()
     if algo == "ARS":
         history = train_ars(env_id, ARSConfig(**common))
@@ -72,7 +77,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--envs", nargs="+", default=list(ENVS))
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "ars_vs_ppo.json"))
+    parser.add_argument(
+        "--out", default=str(Path(__file__).parent / "results" / "ars_vs_ppo.json")
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)  # small networks: extra threads only add synchronisation
     # the first torch.optim.Adam of a process imports torch._dynamo (seconds): pay it here, not

@@ -64,7 +64,9 @@ CONFIGS = {"PPOConfig()": PPOConfig, "PPOConfig.cartpole()": PPOConfig.cartpole}
 
 def run_ours(make_config, seed: int, budget: int) -> float:
     """Steps to solve with rlbook's PPO (inf if unsolved); training stops at the solve."""
-    cfg = make_config(seed=seed, total_steps=budget, eval_every=EVAL_EVERY, stop_at_eval=THRESHOLD)
+    cfg = make_config(
+        seed=seed, total_steps=budget, eval_every=EVAL_EVERY, stop_at_eval=THRESHOLD
+    )
     history = train_ppo("CartPole-v1", cfg)
     return history.first_reach("eval_mean", THRESHOLD, x="eval_steps")
 
@@ -126,7 +128,9 @@ def run_sb3(seed: int) -> float:
     return result["steps"]
 
 
-def summary(name: str, runs: list[tuple[float, float, float]]) -> tuple[str, float, float]:
+def summary(
+    name: str, runs: list[tuple[float, float, float]]
+) -> tuple[str, float, float]:
     steps, wall, cpu = ([r[k] for r in runs] for k in range(3))
     solved = sum(math.isfinite(s) for s in steps)
     med_wall, med_cpu = statistics.median(wall), statistics.median(cpu)
@@ -140,7 +144,9 @@ def summary(name: str, runs: list[tuple[float, float, float]]) -> tuple[str, flo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--budget", type=int, default=50_000, help="our PPO's step budget")
+    parser.add_argument(
+        "--budget", type=int, default=50_000, help="our PPO's step budget"
+    )
     parser.add_argument("--no-sb3", action="store_true", help="skip stable-baselines3")
     parser.add_argument(
         "--out", default=str(Path(__file__).parent / "results" / "ppo_cartpole.json")
@@ -172,7 +178,9 @@ def main() -> None:
             print(f"seed {seed}: rlbook {name:22s} {fmt(run)}", flush=True)
         if use_sb3:
             sb3.append(timed(lambda s=seed: run_sb3(s)))
-            print(f"seed {seed}: SB3 PPO (RL Zoo)             {fmt(sb3[-1])}", flush=True)
+            print(
+                f"seed {seed}: SB3 PPO (RL Zoo)             {fmt(sb3[-1])}", flush=True
+            )
 
     print()
     print(
@@ -209,7 +217,9 @@ def main() -> None:
                     name: [dict(zip(keys, r, strict=True)) for r in runs]
                     for name, runs in ours.items()
                 },
-                "sb3": [dict(zip(keys, r, strict=True)) for r in sb3] if use_sb3 else None,
+                "sb3": [dict(zip(keys, r, strict=True)) for r in sb3]
+                if use_sb3
+                else None,
             },
             indent=1,
             default=str,

@@ -66,7 +66,11 @@ VARIANTS = {
 def solve_cartpole(variant: dict, seed: int, budget: int) -> dict:
     """Train until the first evaluation at or above THRESHOLD (or the budget); return the figures."""
     cfg = ReinforceConfig(
-        seed=seed, total_steps=budget, eval_every=EVAL_EVERY, stop_at_eval=THRESHOLD, **variant
+        seed=seed,
+        total_steps=budget,
+        eval_every=EVAL_EVERY,
+        stop_at_eval=THRESHOLD,
+        **variant,
     )
     wall, cpu = time.perf_counter(), time.process_time()
     history = train_reinforce("CartPole-v1", cfg)
@@ -127,11 +131,15 @@ class HoverPolicy(torch.nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.anchor = torch.nn.Parameter(torch.zeros(()))  # evaluate() reads the device here
+        self.anchor = torch.nn.Parameter(
+            torch.zeros(())
+        )  # evaluate() reads the device here
 
     def dist(self, obs):
         choice = torch.as_tensor(hover_policy(obs.cpu().numpy()))
-        return torch.distributions.Categorical(probs=torch.nn.functional.one_hot(choice, 2).float())
+        return torch.distributions.Categorical(
+            probs=torch.nn.functional.one_hot(choice, 2).float()
+        )
 
 
 def uniform_policy() -> CategoricalPolicy:
@@ -147,7 +155,9 @@ def pixelcopter(steps: int, seeds: list[int]) -> dict:
     train_time = {}
     for seed in seeds:
         torch.manual_seed(seed)
-        cfg = ReinforceConfig(seed=seed, total_steps=steps, hidden=(64, 64), num_envs=16)
+        cfg = ReinforceConfig(
+            seed=seed, total_steps=steps, hidden=(64, 64), num_envs=16
+        )
         start = time.perf_counter()
         history = train_reinforce(
             PIXELCOPTER, cfg, PixelPolicy(7, 2, cfg.hidden), PixelValue(7, cfg.hidden)
@@ -156,7 +166,8 @@ def pixelcopter(steps: int, seeds: list[int]) -> dict:
         train_time[name] = time.perf_counter() - start
         policies[name] = history.meta["policy"]
         print(
-            f"  pixelcopter {name}: trained {steps:,} steps in {train_time[name]:.0f} s", flush=True
+            f"  pixelcopter {name}: trained {steps:,} steps in {train_time[name]:.0f} s",
+            flush=True,
         )
     scores = {}
     for name, policy in policies.items():
@@ -175,8 +186,14 @@ def pixel_table(scores: dict, steps: int) -> str:
     ]
     trained = []
     for name, s in scores.items():
-        greedy = "—" if name == "uniform random" else f"{s['greedy'][0]:.1f} ± {s['greedy'][1]:.1f}"
-        lines.append(f"| {name} | {greedy} | {s['sampled'][0]:.1f} ± {s['sampled'][1]:.1f} |")
+        greedy = (
+            "—"
+            if name == "uniform random"
+            else f"{s['greedy'][0]:.1f} ± {s['greedy'][1]:.1f}"
+        )
+        lines.append(
+            f"| {name} | {greedy} | {s['sampled'][0]:.1f} ± {s['sampled'][1]:.1f} |"
+        )
         if name.startswith("REINFORCE"):
             trained.append(s)
     if trained:
@@ -191,13 +208,22 @@ def pixel_table(scores: dict, steps: int) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=10, help="CartPole seeds per variant")
-    parser.add_argument("--budget", type=int, default=500_000, help="CartPole step budget per run")
-    parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
-    parser.add_argument("--pixel-steps", type=int, default=300_000, help="0 skips Pixelcopter")
+    parser.add_argument(
+        "--seeds", type=int, default=10, help="CartPole seeds per variant"
+    )
+    parser.add_argument(
+        "--budget", type=int, default=500_000, help="CartPole step budget per run"
+    )
+    parser.add_argument(
+        "--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS)
+    )
+    parser.add_argument(
+        "--pixel-steps", type=int, default=300_000, help="0 skips Pixelcopter"
+    )
     parser.add_argument("--pixel-seeds", type=int, default=3)
     parser.add_argument(
-        "--out", default=str(Path(__file__).parent / "results" / "reinforce_cartpole.json")
+        "--out",
+        default=str(Path(__file__).parent / "results" / "reinforce_cartpole.json"),
     )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -215,7 +241,9 @@ def main(argv: list[str] | None = None) -> None:
                 flush=True,
             )
     cartpole = cartpole_table(results, args.budget)
-    print("\n## REINFORCE on CartPole-v1: steps to a deterministic 10-episode mean ≥ 475\n")
+    print(
+        "\n## REINFORCE on CartPole-v1: steps to a deterministic 10-episode mean ≥ 475\n"
+    )
     print(cartpole)
 
     pixel = None

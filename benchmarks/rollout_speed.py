@@ -50,7 +50,11 @@ def measure(run, steps_per_call: int, min_seconds: float) -> tuple[float, float]
 
 
 def bench(
-    num_envs: int, num_steps: int, hidden: tuple[int, ...], repeats: int, min_seconds: float
+    num_envs: int,
+    num_steps: int,
+    hidden: tuple[int, ...],
+    repeats: int,
+    min_seconds: float,
 ) -> dict[str, tuple]:
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
@@ -70,7 +74,9 @@ def bench(
 
     def run_collect(v=None):
         def run() -> None:
-            state["last"] = collect(envs, policy, num_steps, previous=state["last"], value_fn=v)
+            state["last"] = collect(
+                envs, policy, num_steps, previous=state["last"], value_fn=v
+            )
 
         return run
 
@@ -102,19 +108,29 @@ def bench(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--num-envs", type=int, nargs="+", default=[64])
-    parser.add_argument("--num-steps", type=int, default=64, help="steps per collect call")
     parser.add_argument(
-        "--hidden", type=int, nargs="*", default=[64, 64], help="hidden widths of the MLPs"
+        "--num-steps", type=int, default=64, help="steps per collect call"
+    )
+    parser.add_argument(
+        "--hidden",
+        type=int,
+        nargs="*",
+        default=[64, 64],
+        help="hidden widths of the MLPs",
     )
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--min-seconds", type=float, default=1.0, help="per measurement")
+    parser.add_argument(
+        "--min-seconds", type=float, default=1.0, help="per measurement"
+    )
     parser.add_argument(
         "--out", default=str(Path(__file__).parent / "results" / "rollout_speed.json")
     )
     args = parser.parse_args()
     torch.set_num_threads(1)  # tiny networks: more threads only add synchronisation
 
-    print(f"MLPs with hidden widths {tuple(args.hidden)}, tanh; torch {torch.__version__}")
+    print(
+        f"MLPs with hidden widths {tuple(args.hidden)}, tanh; torch {torch.__version__}"
+    )
     print()
     print(
         "| N | what | steps/s (wall) | steps/s (CPU) | ratio to raw (wall) | ratio to raw (CPU) |"
@@ -123,8 +139,12 @@ def main() -> None:
     started = time.strftime("%Y-%m-%d %H:%M:%S")
     results = {}
     for n in args.num_envs:
-        rates = bench(n, args.num_steps, tuple(args.hidden), args.repeats, args.min_seconds)
-        results[n] = {name: {"wall": wall, "cpu": cpu} for name, (wall, cpu) in rates.items()}
+        rates = bench(
+            n, args.num_steps, tuple(args.hidden), args.repeats, args.min_seconds
+        )
+        results[n] = {
+            name: {"wall": wall, "cpu": cpu} for name, (wall, cpu) in rates.items()
+        }
         raw_wall, raw_cpu = rates["raw"]
         for name, (wall, cpu) in rates.items():
             print(

@@ -47,12 +47,19 @@ def _hidden_sizes(net: nn.Sequential, name: str) -> list[int]:
 def _constructor_args(policy: nn.Module) -> dict:
     if isinstance(policy, CategoricalPolicy):
         hidden = _hidden_sizes(policy.logits_net, "logits_net")
-        return {"obs_dim": policy.obs_dim, "n_actions": policy.n_actions, "hidden": hidden}
+        return {
+            "obs_dim": policy.obs_dim,
+            "n_actions": policy.n_actions,
+            "hidden": hidden,
+        }
     if isinstance(policy, GaussianPolicy):
         hidden = _hidden_sizes(policy.mu_net, "mu_net")
         return {"obs_dim": policy.obs_dim, "act_dim": policy.act_dim, "hidden": hidden}
     if isinstance(policy, ValueNet):
-        return {"obs_dim": policy.obs_dim, "hidden": _hidden_sizes(policy.v_net, "v_net")}
+        return {
+            "obs_dim": policy.obs_dim,
+            "hidden": _hidden_sizes(policy.v_net, "v_net"),
+        }
     raise TypeError(
         f"policy must be a CategoricalPolicy, GaussianPolicy or ValueNet, got {type(policy).__name__}"
     )
@@ -97,7 +104,9 @@ def save_policy(policy: nn.Module, path: str | os.PathLike) -> Path:
     return path
 
 
-def load_policy(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> nn.Module:
+def load_policy(
+    path: str | os.PathLike, map_location: str | torch.device = "cpu"
+) -> nn.Module:
     """Rebuild the policy saved by :func:`save_policy` at ``path``.
 
     Parameters
@@ -129,7 +138,9 @@ def load_policy(path: str | os.PathLike, map_location: str | torch.device = "cpu
         raise FileNotFoundError(f"no policy checkpoint at {str(path)!r}")
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # the unpickler raises many kinds of errors on foreign bytes
+    except (
+        Exception
+    ) as exc:  # the unpickler raises many kinds of errors on foreign bytes
         # weights_only refuses pickled classes and functions: a whole pickled nn.Module lands here
         raise CheckpointError(
             f"{str(path)!r} is not a policy checkpoint written by rlbook.checkpoint.save_policy "
@@ -155,5 +166,7 @@ def load_policy(path: str | os.PathLike, map_location: str | torch.device = "cpu
         policy = _CLASSES[name](**data["kwargs"])
         policy.load_state_dict(data["state_dict"])
     except (KeyError, TypeError, RuntimeError, ValueError) as exc:
-        raise CheckpointError(f"{str(path)!r}: cannot rebuild the {name}: {exc}") from exc
+        raise CheckpointError(
+            f"{str(path)!r}: cannot rebuild the {name}: {exc}"
+        ) from exc
     return policy.to(map_location).eval()

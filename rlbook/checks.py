@@ -82,7 +82,9 @@ def _grade(
                 if np.allclose(got, _as_array(mistake(**args)), atol=atol, rtol=1e-4):
                     diagnosis = f"\nIt looks like {description}."
                     break
-            with np.printoptions(precision=3, suppress=True, linewidth=100, threshold=60):
+            with np.printoptions(
+                precision=3, suppress=True, linewidth=100, threshold=60
+            ):
                 raise ExerciseError(
                     f"{name} gave a wrong answer on the input\n{_fmt(args)}\n"
                     f"expected:\n  {expected!r}\ngot:\n  {got!r}{diagnosis}\nHint: {hint}"
@@ -142,7 +144,9 @@ def _discount_forward(rewards, dones, gamma=1.0):
     return reward_to_go(rewards * power, dones, 1.0)
 
 
-def check_reward_to_go(fn: Callable, seed: int | None = None, n_random: int = 30) -> bool:
+def check_reward_to_go(
+    fn: Callable, seed: int | None = None, n_random: int = 30
+) -> bool:
     """Grade ``fn(rewards, dones, gamma) -> (T, N)`` against :func:`rlbook.returns.reward_to_go`.
 
     Inputs are float tensors ``rewards`` and boolean ``dones`` shaped ``(T, N)`` and a float
@@ -170,7 +174,9 @@ def _total_return_ignoring_dones(rewards, dones, gamma=1.0):
     )
 
 
-def check_discounted_returns(fn: Callable, seed: int | None = None, n_random: int = 30) -> bool:
+def check_discounted_returns(
+    fn: Callable, seed: int | None = None, n_random: int = 30
+) -> bool:
     """Grade ``fn(rewards, dones, gamma) -> (T, N)``: the episode's whole return at each of its steps.
 
     Reference: :func:`rlbook.returns.discounted_returns`. Known mistakes recognised: returning the
@@ -198,7 +204,11 @@ def check_discounted_returns(fn: Callable, seed: int | None = None, n_random: in
 
 def _softmax_cases(seed: int | None, n_random: int) -> Iterable[dict]:
     rng = np.random.default_rng(seed)
-    yield {"theta": np.zeros((2, 2)), "x": np.array([[1.0, 0.0]]), "actions": np.array([1])}
+    yield {
+        "theta": np.zeros((2, 2)),
+        "x": np.array([[1.0, 0.0]]),
+        "actions": np.array([1]),
+    }
     yield {
         "theta": np.array([[50.0, -50.0, 0.0]]),
         "x": np.ones((2, 1)),
@@ -218,7 +228,9 @@ def _softmax_rows(z, axis):
     return np.exp(z) / np.exp(z).sum(axis=axis, keepdims=True)
 
 
-def check_grad_log_softmax(fn: Callable, seed: int | None = None, n_random: int = 30) -> bool:
+def check_grad_log_softmax(
+    fn: Callable, seed: int | None = None, n_random: int = 30
+) -> bool:
     """Grade ``fn(theta, x, actions) -> (B, d, K)``, the per-sample :math:`\\nabla_\\theta\\log\\pi`.
 
     Reference: :func:`rlbook.algos.numpy_pg.grad_log_softmax_policy`. Known mistakes recognised:
@@ -270,7 +282,9 @@ def _categorical_score_cases(seed: int | None, n_random: int) -> Iterable[dict]:
     for _ in range(n_random):
         k = int(rng.integers(2, 6))
         batch = tuple(int(n) for n in rng.integers(2, 5, size=int(rng.integers(1, 3))))
-        yield case(rng.normal(scale=2.0, size=(*batch, k)), rng.integers(0, k, size=batch))
+        yield case(
+            rng.normal(scale=2.0, size=(*batch, k)), rng.integers(0, k, size=batch)
+        )
     # last: logits whose exp overflows even in float64
     yield case([[1000.0, 0.0, -1000.0], [0.0, 800.0, 1.0]], [1, 1])
 
@@ -280,7 +294,9 @@ def _categorical_score(logits, actions):
     return onehot - torch.softmax(logits, dim=-1)
 
 
-def check_score_categorical(fn: Callable, seed: int | None = None, n_random: int = 30) -> bool:
+def check_score_categorical(
+    fn: Callable, seed: int | None = None, n_random: int = 30
+) -> bool:
     r"""Grade ``fn(logits, actions) -> (..., K)``, the score :math:`\nabla_z \log\mathrm{softmax}(z)_a`.
 
     .. math:: \nabla_z \log \mathrm{softmax}(z)_a = e_a - \mathrm{softmax}(z)
@@ -343,7 +359,9 @@ def _gaussian_score_cases(seed: int | None, n_random: int) -> Iterable[dict]:
     yield case([1.0, -2.0], [0.0, 0.0], [0.0, 0.0])
     for _ in range(n_random):
         b = int(rng.integers(1, 8))
-        yield case(rng.normal(scale=3.0, size=b), rng.normal(size=b), rng.uniform(-1.5, 1.5, b))
+        yield case(
+            rng.normal(scale=3.0, size=b), rng.normal(size=b), rng.uniform(-1.5, 1.5, b)
+        )
 
 
 def _gaussian_score(x, mu, log_std):
@@ -363,13 +381,17 @@ def _gaussian_score_pair(fn: Callable) -> Callable:
                 f"expected a pair (d_mu, d_log_std), got {type(out).__name__}"
                 + (f" of length {len(out)}" if isinstance(out, tuple | list) else "")
             )
-        d_mu, d_log_std = (np.broadcast_to(_as_array(v), np.shape(_as_array(x))) for v in out)
+        d_mu, d_log_std = (
+            np.broadcast_to(_as_array(v), np.shape(_as_array(x))) for v in out
+        )
         return np.stack([d_mu, d_log_std], axis=-1)
 
     return wrapped
 
 
-def check_gaussian_score(fn: Callable, seed: int | None = None, n_random: int = 30) -> bool:
+def check_gaussian_score(
+    fn: Callable, seed: int | None = None, n_random: int = 30
+) -> bool:
     r"""Grade ``fn(x, mu, log_std) -> (d_mu, d_log_std)``, the score of a 1-D Gaussian.
 
     .. math:: \frac{\partial \log \mathcal N(x; \mu, \sigma^2)}{\partial \mu}
@@ -460,7 +482,12 @@ def _tabular_cases(seed: int | None, n_random: int) -> Iterable[dict]:
     yield case([[0.0, 0.0]], [[0]], [[1]], [[2.0]])
     yield case([[0.0, 0.0]], [[0, 0, 0]], [[0, 1, 1]], [[1.0, 2.0, 3.0]])
     yield case([[0.5, -0.5], [0.0, 1.0]], [[0, 1, 1]], [[1, 0, 1]], [[0.0, 0.0, 5.0]])
-    yield case([[4.0, -4.0, 0.0]], [[0, 0], [0, 0]], [[0, 2], [1, 0]], [[1.0, -1.0], [0.5, 2.0]])
+    yield case(
+        [[4.0, -4.0, 0.0]],
+        [[0, 0], [0, 0]],
+        [[0, 2], [1, 0]],
+        [[1.0, -1.0], [0.5, 2.0]],
+    )
     for _ in range(n_random):
         s, a, h, m = (int(v) for v in rng.integers([1, 2, 1, 1], [5, 5, 7, 5]))
         yield case(
@@ -473,13 +500,18 @@ def _tabular_cases(seed: int | None, n_random: int) -> Iterable[dict]:
 
 def _score_weighted(theta, states, actions, weights, minus_pi=True):
     """``Σ_t w_t ∇_θ log π(a_t|s_t)`` per episode, shape (M, S, A), from the library's score."""
-    from rlbook.exact import grad_log_probs, policy_probs  # local: keeps checks light to import
+    from rlbook.exact import (
+        grad_log_probs,
+        policy_probs,
+    )  # local: keeps checks light to import
 
     if minus_pi:
         scores = grad_log_probs(theta, states, actions)
     else:
         scores = grad_log_probs(theta, states, actions) + (
-            torch.nn.functional.one_hot(states, theta.shape[0]).to(torch.float64)[..., None]
+            torch.nn.functional.one_hot(states, theta.shape[0]).to(torch.float64)[
+                ..., None
+            ]
             * policy_probs(theta)[states][..., None, :]
         )
     return torch.einsum("mh,mhsa->msa", weights.to(torch.float64), scores)
@@ -489,14 +521,18 @@ def _tabular_reward_to_go_estimates(theta, states, actions, rewards):
     from rlbook.exact import Trajectories, estimator_weights
 
     traj = Trajectories(states=states, actions=actions, rewards=rewards)
-    return _score_weighted(theta, states, actions, estimator_weights(traj, "reward_to_go"))
+    return _score_weighted(
+        theta, states, actions, estimator_weights(traj, "reward_to_go")
+    )
 
 
 def _rtg(rewards):
     return rewards.flip(-1).cumsum(-1).flip(-1)
 
 
-def check_reward_to_go_estimates(fn: Callable, seed: int | None = None, n_random: int = 30) -> bool:
+def check_reward_to_go_estimates(
+    fn: Callable, seed: int | None = None, n_random: int = 30
+) -> bool:
     r"""Grade ``fn(theta, states, actions, rewards) -> (M, S, A)``, one reward-to-go estimate per episode.
 
     The estimate of episode ``m`` for the tabular softmax policy ``π(a|s) = softmax(θ[s])[a]``
@@ -568,7 +604,9 @@ def _normalize_cases(seed: int | None, n_random: int) -> Iterable[dict]:
 
 
 def _normalize_reference(x):
-    from rlbook.returns import normalize  # local: keeps the module's imports as they were
+    from rlbook.returns import (
+        normalize,
+    )  # local: keeps the module's imports as they were
 
     return normalize(x)
 
@@ -667,7 +705,9 @@ def _gaussian_log_prob_cases(seed: int | None, n_random: int) -> Iterable[dict]:
     # remains), then a batch of 2-D actions with log_std shared by the batch, as in GaussianPolicy
     yield case([0.0], [0.0], [0.0])
     yield case(
-        [[1.0, -1.0], [0.5, 2.0], [0.0, 0.0]], [[0.0, 0.0], [1.0, 1.0], [0.3, -0.3]], [0.5, -1.0]
+        [[1.0, -1.0], [0.5, 2.0], [0.0, 0.0]],
+        [[0.0, 0.0], [1.0, 1.0], [0.3, -0.3]],
+        [0.5, -1.0],
     )
     for _ in range(n_random):
         act_dim = int(rng.integers(1, 5))
@@ -683,7 +723,9 @@ def _gaussian_log_prob(actions, mean, log_std):
     return torch.distributions.Independent(normal, 1).log_prob(actions)
 
 
-def check_gaussian_log_prob(fn: Callable, seed: int | None = None, n_random: int = 30) -> bool:
+def check_gaussian_log_prob(
+    fn: Callable, seed: int | None = None, n_random: int = 30
+) -> bool:
     r"""Grade ``fn(actions, mean, log_std) -> (...)``, the log-density of a diagonal Gaussian.
 
     .. math:: \log \pi(a \mid s) = \sum_{i=1}^{d} \Big( -\frac{(a_i - \mu_i)^2}{2\sigma_i^2}
@@ -707,7 +749,9 @@ def check_gaussian_log_prob(fn: Callable, seed: int | None = None, n_random: int
         raise
     except Exception:
         got = None  # _grade below reports the crash with its input
-    if got is not None and np.shape(_as_array(got)) == tuple(batch_case["actions"].shape):
+    if got is not None and np.shape(_as_array(got)) == tuple(
+        batch_case["actions"].shape
+    ):
         raise ExerciseError(
             f"gaussian_log_prob returned shape {np.shape(_as_array(got))} for actions of shape "
             f"{tuple(batch_case['actions'].shape)}: one number per action dimension.\n"
@@ -717,7 +761,9 @@ def check_gaussian_log_prob(fn: Callable, seed: int | None = None, n_random: int
 
     def per_dim(actions, mean, log_std):
         std = torch.exp(log_std)
-        return -((actions - mean) ** 2) / (2 * std**2) - log_std - 0.5 * np.log(2 * np.pi)
+        return (
+            -((actions - mean) ** 2) / (2 * std**2) - log_std - 0.5 * np.log(2 * np.pi)
+        )
 
     def mean_over_dims(actions, mean, log_std):
         return per_dim(actions, mean, log_std).mean(-1)
@@ -774,11 +820,15 @@ def _log_prob_pair_cases(seed: int | None, n_random: int) -> Iterable[dict]:
     same = np.log([[0.2, 0.7], [0.5, 0.5], [0.9, 0.1]])
     yield case(same, same)
     yield case(
-        np.log([[0.9, 0.8, 0.6], [0.1, 0.3, 0.2]]), np.log([[0.5, 0.4, 0.5], [0.5, 0.6, 0.2]])
+        np.log([[0.9, 0.8, 0.6], [0.1, 0.3, 0.2]]),
+        np.log([[0.5, 0.4, 0.5], [0.5, 0.6, 0.2]]),
     )
     for _ in range(n_random):
         m, h = int(rng.integers(1, 6)), int(rng.integers(2, 8))
-        yield case(np.log(rng.uniform(0.05, 1.0, (m, h))), np.log(rng.uniform(0.05, 1.0, (m, h))))
+        yield case(
+            np.log(rng.uniform(0.05, 1.0, (m, h))),
+            np.log(rng.uniform(0.05, 1.0, (m, h))),
+        )
     # last: probabilities that underflow to 0 in float64 (exp(-800) == 0.0), and a 400-step
     # episode whose probability e^(-920) does too, although every per-step ratio is ordinary
     yield from _underflow_cases(rng)
@@ -788,8 +838,12 @@ def _underflow_cases(rng: np.random.Generator) -> list[dict]:
     per_step = np.log(rng.uniform(0.05, 0.15, (2, 400)))
     return [
         {
-            "log_p_target": torch.tensor([[-800.0, -1.0], [-3.0, -801.5]], dtype=torch.float64),
-            "log_p_behaviour": torch.tensor([[-801.0, -1.2], [-3.0, -800.0]], dtype=torch.float64),
+            "log_p_target": torch.tensor(
+                [[-800.0, -1.0], [-3.0, -801.5]], dtype=torch.float64
+            ),
+            "log_p_behaviour": torch.tensor(
+                [[-801.0, -1.2], [-3.0, -800.0]], dtype=torch.float64
+            ),
         },
         {
             "log_p_target": torch.tensor(per_step + 0.01, dtype=torch.float64),
@@ -799,7 +853,9 @@ def _underflow_cases(rng: np.random.Generator) -> list[dict]:
 
 
 def _trajectory_weights_reference(log_p_target, log_p_behaviour):
-    from rlbook.importance import trajectory_weights  # local: keeps checks light to import
+    from rlbook.importance import (
+        trajectory_weights,
+    )  # local: keeps checks light to import
 
     return trajectory_weights(log_p_target, log_p_behaviour)
 
@@ -835,7 +891,9 @@ def _check_underflow_and_shape(
             )
 
 
-def check_trajectory_weights(fn: Callable, seed: int | None = None, n_random: int = 30) -> bool:
+def check_trajectory_weights(
+    fn: Callable, seed: int | None = None, n_random: int = 30
+) -> bool:
     r"""Grade ``fn(log_p_target, log_p_behaviour) -> (M,)``, one importance weight per trajectory.
 
     .. math:: W(\tau) = \prod_{t=0}^{H-1}
@@ -937,7 +995,9 @@ def _per_decision_cases(seed: int | None, n_random: int) -> Iterable[dict]:
 
 
 def _per_decision_probe() -> dict:
-    rng = np.random.default_rng(0)  # three trajectories of four steps: (M, H) is not (M,)
+    rng = np.random.default_rng(
+        0
+    )  # three trajectories of four steps: (M, H) is not (M,)
     return {
         "rewards": torch.tensor(rng.normal(size=(3, 4))),
         "log_p_target": torch.tensor(np.log(rng.uniform(0.1, 1, (3, 4)))),
@@ -949,8 +1009,12 @@ def _per_decision_probe() -> dict:
 def _per_decision_underflow_case() -> dict:
     return {
         "rewards": torch.tensor([[1.0, -0.5], [2.0, 1.0]], dtype=torch.float64),
-        "log_p_target": torch.tensor([[-800.0, -1.0], [-3.0, -801.5]], dtype=torch.float64),
-        "log_p_behaviour": torch.tensor([[-801.0, -1.2], [-3.0, -800.0]], dtype=torch.float64),
+        "log_p_target": torch.tensor(
+            [[-800.0, -1.0], [-3.0, -801.5]], dtype=torch.float64
+        ),
+        "log_p_behaviour": torch.tensor(
+            [[-801.0, -1.2], [-3.0, -800.0]], dtype=torch.float64
+        ),
         "gamma": 0.9,
     }
 
@@ -961,7 +1025,9 @@ def _per_decision_reference(rewards, log_p_target, log_p_behaviour, gamma=1.0):
     return per_decision_is(rewards, log_p_target, log_p_behaviour, gamma)
 
 
-def check_per_decision_is(fn: Callable, seed: int | None = None, n_random: int = 30) -> bool:
+def check_per_decision_is(
+    fn: Callable, seed: int | None = None, n_random: int = 30
+) -> bool:
     r"""Grade ``fn(rewards, log_p_target, log_p_behaviour, gamma) -> (M,)``, per-decision IS returns.
 
     .. math:: \hat G^{\mathrm{PD}}(\tau) = \sum_{t=0}^{H-1} \gamma^t\, r_t
@@ -1055,11 +1121,18 @@ def _ars_cases(seed: int | None, n_random: int) -> Iterable[dict]:
     yield case([1.0, 4.0, 2.0], [3.0, 0.5, 2.5], np.eye(3), 1, 0.5)
     yield case([1.0, 4.0, 2.0], [3.0, 0.5, 2.5], np.eye(3), 3, 0.1)
     yield case(
-        [120.0, 80.0, 200.0], [60.0, 140.0, 20.0], rng.normal(size=(3, 2, 3)).round(2), 2, 0.02
+        [120.0, 80.0, 200.0],
+        [60.0, 140.0, 20.0],
+        rng.normal(size=(3, 2, 3)).round(2),
+        2,
+        0.02,
     )
     for _ in range(n_random):
         n = int(rng.integers(2, 12))
-        shape = [(int(rng.integers(2, 6)),), (int(rng.integers(1, 4)), int(rng.integers(2, 5)))]
+        shape = [
+            (int(rng.integers(2, 6)),),
+            (int(rng.integers(1, 4)), int(rng.integers(2, 5))),
+        ]
         scale = float(rng.choice([1.0, 20.0, 500.0]))
         yield case(
             rng.normal(size=n) * scale,
@@ -1138,7 +1211,9 @@ def check_ars_update(fn: Callable, seed: int | None = None, n_random: int = 30) 
         return ranked(np.maximum(r_plus, r_minus), r_plus, r_minus, b)
 
     def no_scaling(r_plus, r_minus, deltas, b, step_size):
-        return _ars_step(r_plus, r_minus, deltas, top_of(r_plus, r_minus, b), step_size, 1.0)
+        return _ars_step(
+            r_plus, r_minus, deltas, top_of(r_plus, r_minus, b), step_size, 1.0
+        )
 
     def all_directions(r_plus, r_minus, deltas, b, step_size):
         every = np.arange(len(r_plus))
@@ -1147,11 +1222,15 @@ def check_ars_update(fn: Callable, seed: int | None = None, n_random: int = 30) 
 
     def by_r_plus(r_plus, r_minus, deltas, b, step_size):
         top = ranked(r_plus, r_plus, r_minus, b)
-        return _ars_step(r_plus, r_minus, deltas, top, step_size, used_std(r_plus, r_minus, top))
+        return _ars_step(
+            r_plus, r_minus, deltas, top, step_size, used_std(r_plus, r_minus, top)
+        )
 
     def by_difference(r_plus, r_minus, deltas, b, step_size):
         top = ranked(np.abs(r_plus - r_minus), r_plus, r_minus, b)
-        return _ars_step(r_plus, r_minus, deltas, top, step_size, used_std(r_plus, r_minus, top))
+        return _ars_step(
+            r_plus, r_minus, deltas, top, step_size, used_std(r_plus, r_minus, top)
+        )
 
     def flipped(r_plus, r_minus, deltas, b, step_size):
         return -_ars_reference(r_plus, r_minus, deltas, b, step_size)
@@ -1227,11 +1306,14 @@ def _clip_cases(seed: int | None, n_random: int) -> Iterable[dict]:
 
 def _clip_objective_reference(ratio, advantages, clip_coef):
     return torch.minimum(
-        ratio * advantages, torch.clamp(ratio, 1.0 - clip_coef, 1.0 + clip_coef) * advantages
+        ratio * advantages,
+        torch.clamp(ratio, 1.0 - clip_coef, 1.0 + clip_coef) * advantages,
     )
 
 
-def check_clip_objective(fn: Callable, seed: int | None = None, n_random: int = 30) -> bool:
+def check_clip_objective(
+    fn: Callable, seed: int | None = None, n_random: int = 30
+) -> bool:
     r"""Grade ``fn(ratio, advantages, clip_coef)``, PPO's clipped objective of each sample.
 
     .. math:: \ell_t = \min\big(\rho_t \hat A_t,\;
@@ -1324,7 +1406,9 @@ def check_clip_objective(fn: Callable, seed: int | None = None, n_random: int = 
 
     # the gradient: the unclipped term's where it is the minimum, exactly zero where the clip is
     ratio = torch.tensor([0.5, 0.9, 1.1, 1.5, 0.5, 0.9, 1.1, 1.5], dtype=torch.float64)
-    advantages = torch.tensor([2.0, 2.0, 2.0, 2.0, -2.0, -2.0, -2.0, -2.0], dtype=torch.float64)
+    advantages = torch.tensor(
+        [2.0, 2.0, 2.0, 2.0, -2.0, -2.0, -2.0, -2.0], dtype=torch.float64
+    )
     leaf = ratio.clone().requires_grad_(True)
     out = fn(ratio=leaf, advantages=advantages.clone(), clip_coef=0.2)
     if not isinstance(out, torch.Tensor) or not out.requires_grad:
@@ -1437,10 +1521,14 @@ def check_gae(fn: Callable, seed: int | None = None, n_random: int = 30) -> bool
     if not callable(fn):
         raise TypeError(f"fn must be a function, got {type(fn).__name__}")
 
-    def truncation_as_termination(rewards, values, next_values, terminated, dones, gamma, lam):
+    def truncation_as_termination(
+        rewards, values, next_values, terminated, dones, gamma, lam
+    ):
         return _gae_loop(rewards, next_values, values, ~dones, dones, gamma, lam)
 
-    def through_terminations(rewards, values, next_values, terminated, dones, gamma, lam):
+    def through_terminations(
+        rewards, values, next_values, terminated, dones, gamma, lam
+    ):
         always = torch.ones_like(dones)
         return _gae_loop(rewards, next_values, values, always, dones, gamma, lam)
 
@@ -1448,14 +1536,22 @@ def check_gae(fn: Callable, seed: int | None = None, n_random: int = 30) -> bool
         never = torch.zeros_like(dones)
         return _gae_loop(rewards, next_values, values, ~terminated, never, gamma, lam)
 
-    def cut_at_terminations(rewards, values, next_values, terminated, dones, gamma, lam):
-        return _gae_loop(rewards, next_values, values, ~terminated, terminated, gamma, lam)
+    def cut_at_terminations(
+        rewards, values, next_values, terminated, dones, gamma, lam
+    ):
+        return _gae_loop(
+            rewards, next_values, values, ~terminated, terminated, gamma, lam
+        )
 
     def swapped(rewards, values, next_values, terminated, dones, gamma, lam):
-        return _gae_loop(rewards, next_values, values, ~terminated, dones, gamma, lam, lam)
+        return _gae_loop(
+            rewards, next_values, values, ~terminated, dones, gamma, lam, lam
+        )
 
     def no_lambda(rewards, values, next_values, terminated, dones, gamma, lam):
-        return _gae_reference(rewards, values, next_values, terminated, dones, gamma, 1.0)
+        return _gae_reference(
+            rewards, values, next_values, terminated, dones, gamma, 1.0
+        )
 
     def forward(rewards, values, next_values, terminated, dones, gamma, lam):
         deltas = rewards + gamma * next_values * (~terminated).float() - values
@@ -1471,7 +1567,10 @@ def check_gae(fn: Callable, seed: int | None = None, n_random: int = 30) -> bool
         return _gae_loop(rewards, next_values, values, ~terminated, later, gamma, lam)
 
     def targets(rewards, values, next_values, terminated, dones, gamma, lam):
-        return _gae_reference(rewards, values, next_values, terminated, dones, gamma, lam) + values
+        return (
+            _gae_reference(rewards, values, next_values, terminated, dones, gamma, lam)
+            + values
+        )
 
     return _grade(
         "gae",

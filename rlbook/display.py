@@ -34,7 +34,9 @@ def show_source(obj, *, title: bool = True) -> Markdown:
         lines, start = inspect.getsourcelines(obj)
         path = inspect.getsourcefile(obj)
     except (TypeError, OSError) as exc:
-        raise TypeError(f"obj must be a function or class with source code, got {obj!r}") from exc
+        raise TypeError(
+            f"obj must be a function or class with source code, got {obj!r}"
+        ) from exc
     source = textwrap.dedent("".join(lines)).rstrip()
     header = ""
     if title and path:

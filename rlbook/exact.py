@@ -64,7 +64,9 @@ def _as_float64(x: object, name: str) -> torch.Tensor:
 def _check_distribution(p: torch.Tensor, name: str) -> None:
     """Raise unless the last axis of ``p`` is a probability distribution."""
     if (p < 0).any():
-        raise ValueError(f"{name}: probabilities must be non-negative, min is {p.min().item():.3g}")
+        raise ValueError(
+            f"{name}: probabilities must be non-negative, min is {p.min().item():.3g}"
+        )
     err = (p.sum(-1) - 1.0).abs().max().item()
     if err > _ROW_SUM_TOL:
         raise ValueError(
@@ -117,8 +119,15 @@ class TabularMDP:
         P = _as_float64(self.P, "P")
         R = _as_float64(self.R, "R")
         mu0 = _as_float64(self.mu0, "mu0")
-        if P.ndim != 3 or P.shape[0] != P.shape[2] or P.shape[0] == 0 or P.shape[1] == 0:
-            raise ValueError(f"P: expected shape (S, A, S) with S, A >= 1, got {tuple(P.shape)}")
+        if (
+            P.ndim != 3
+            or P.shape[0] != P.shape[2]
+            or P.shape[0] == 0
+            or P.shape[1] == 0
+        ):
+            raise ValueError(
+                f"P: expected shape (S, A, S) with S, A >= 1, got {tuple(P.shape)}"
+            )
         num_states, num_actions = P.shape[0], P.shape[1]
         if R.shape != (num_states, num_actions):
             raise ValueError(
@@ -126,11 +135,17 @@ class TabularMDP:
                 f"got {tuple(R.shape)}"
             )
         if mu0.shape != (num_states,):
-            raise ValueError(f"mu0: expected shape (S,) = ({num_states},), got {tuple(mu0.shape)}")
+            raise ValueError(
+                f"mu0: expected shape (S,) = ({num_states},), got {tuple(mu0.shape)}"
+            )
         _check_distribution(P, "P")
         _check_distribution(mu0, "mu0")
-        if isinstance(self.horizon, bool) or not isinstance(self.horizon, (int, np.integer)):
-            raise ValueError(f"horizon: expected an int, got {type(self.horizon).__name__}")
+        if isinstance(self.horizon, bool) or not isinstance(
+            self.horizon, (int, np.integer)
+        ):
+            raise ValueError(
+                f"horizon: expected an int, got {type(self.horizon).__name__}"
+            )
         if self.horizon < 1:
             raise ValueError(f"horizon: expected horizon >= 1, got {self.horizon}")
         # The dataclass is frozen; object.__setattr__ is the sanctioned way to normalise fields.
@@ -176,7 +191,11 @@ def random_mdp(
     See chapter 1 of the book (book/01_policy_gradient.ipynb).
     """
     for name, value in (("num_states", num_states), ("num_actions", num_actions)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, np.integer))
+            or value < 1
+        ):
             raise ValueError(f"{name}: expected an int >= 1, got {value!r}")
     rng = np.random.default_rng(seed)
     P = rng.dirichlet(np.ones(num_states), size=(num_states, num_actions))
@@ -265,9 +284,13 @@ def _check_theta(theta: object, mdp: TabularMDP | None = None) -> torch.Tensor:
         try:
             theta = torch.as_tensor(theta, dtype=torch.float64)
         except (TypeError, ValueError, RuntimeError) as err:
-            raise ValueError(f"theta: expected a tensor of shape (S, A), got {theta!r}") from err
+            raise ValueError(
+                f"theta: expected a tensor of shape (S, A), got {theta!r}"
+            ) from err
     if not theta.is_floating_point():
-        raise ValueError(f"theta: expected a floating-point tensor, got dtype {theta.dtype}")
+        raise ValueError(
+            f"theta: expected a floating-point tensor, got dtype {theta.dtype}"
+        )
     if theta.ndim != 2:
         raise ValueError(f"theta: expected shape (S, A), got {tuple(theta.shape)}")
     if mdp is not None and theta.shape != (mdp.num_states, mdp.num_actions):
@@ -338,7 +361,9 @@ def state_distributions(mdp: TabularMDP, theta: torch.Tensor) -> torch.Tensor:
     return torch.stack(rows)
 
 
-def expected_return(mdp: TabularMDP, theta: torch.Tensor, gamma: float = 1.0) -> torch.Tensor:
+def expected_return(
+    mdp: TabularMDP, theta: torch.Tensor, gamma: float = 1.0
+) -> torch.Tensor:
     r"""Exact expected (discounted) return of the softmax policy, J(θ).
 
     .. math:: J(\theta) = \mathbb{E}_{\tau \sim \pi_\theta}
@@ -372,7 +397,9 @@ def expected_return(mdp: TabularMDP, theta: torch.Tensor, gamma: float = 1.0) ->
     return (discounts * reward_per_step).sum()
 
 
-def exact_gradient(mdp: TabularMDP, theta: torch.Tensor, gamma: float = 1.0) -> torch.Tensor:
+def exact_gradient(
+    mdp: TabularMDP, theta: torch.Tensor, gamma: float = 1.0
+) -> torch.Tensor:
     r"""Exact policy gradient ∇J(θ), by autograd through :func:`expected_return`.
 
     .. math:: \nabla_\theta J(\theta), \qquad
@@ -415,7 +442,9 @@ class ValueFunctions(NamedTuple):
     """Action values, shape (H, S, A)."""
 
 
-def value_functions(mdp: TabularMDP, theta: torch.Tensor, gamma: float = 1.0) -> ValueFunctions:
+def value_functions(
+    mdp: TabularMDP, theta: torch.Tensor, gamma: float = 1.0
+) -> ValueFunctions:
     r"""Exact values ``V_t(s)`` and ``Q_t(s, a)`` of the softmax policy, by backward DP.
 
     .. math:: Q_t(s, a) = R(s, a) + \gamma \sum_{s'} P(s' \mid s, a)\, V_{t+1}(s'), \qquad
@@ -529,7 +558,9 @@ def sample_trajectories(
         or not isinstance(num_trajectories, (int, np.integer))
         or num_trajectories < 1
     ):
-        raise ValueError(f"num_trajectories: expected an int >= 1, got {num_trajectories!r}")
+        raise ValueError(
+            f"num_trajectories: expected an int >= 1, got {num_trajectories!r}"
+        )
     pi = policy_probs(_check_theta(theta, mdp)).detach()
     gen = torch.Generator().manual_seed(int(seed))
     M, H = int(num_trajectories), mdp.horizon
@@ -569,9 +600,14 @@ def _check_indices(
             f"actions: expected the shape of states {tuple(states.shape)}, "
             f"got {tuple(actions.shape)}"
         )
-    for name, idx, n in (("states", states, num_states), ("actions", actions, num_actions)):
+    for name, idx, n in (
+        ("states", states, num_states),
+        ("actions", actions, num_actions),
+    ):
         if idx.dtype != torch.long:
-            raise ValueError(f"{name}: expected an int64 tensor of indices, got {idx.dtype}")
+            raise ValueError(
+                f"{name}: expected an int64 tensor of indices, got {idx.dtype}"
+            )
         if idx.numel() and (idx.min() < 0 or idx.max() >= n):
             raise ValueError(
                 f"{name}: indices must lie in [0, {n}), got {idx.min().item()}..{idx.max().item()}"
@@ -611,7 +647,9 @@ def grad_log_probs(
     states, actions = torch.as_tensor(states), torch.as_tensor(actions)
     _check_indices(states, actions, num_states, num_actions)
     pi = policy_probs(theta)
-    row = torch.nn.functional.one_hot(actions, num_actions).to(torch.float64) - pi[states]
+    row = (
+        torch.nn.functional.one_hot(actions, num_actions).to(torch.float64) - pi[states]
+    )
     where = torch.nn.functional.one_hot(states, num_states).to(torch.float64)
     return where[..., :, None] * row[..., None, :]
 
@@ -670,18 +708,24 @@ def estimator_weights(
     gamma = _check_gamma(gamma)
     M, H = traj.states.shape
     if weights == "return":
-        w = (gamma ** torch.arange(H, dtype=torch.float64) * traj.rewards).sum(-1, keepdim=True)
+        w = (gamma ** torch.arange(H, dtype=torch.float64) * traj.rewards).sum(
+            -1, keepdim=True
+        )
         w = w.expand(M, H)
         step_discount = torch.ones(H, dtype=torch.float64)
     elif weights == "reward_to_go":
         w = _reward_to_go(traj.rewards, gamma)
         step_discount = gamma ** torch.arange(H, dtype=torch.float64)
     else:
-        raise ValueError(f"weights: expected 'return' or 'reward_to_go', got {weights!r}")
+        raise ValueError(
+            f"weights: expected 'return' or 'reward_to_go', got {weights!r}"
+        )
     return step_discount * (w - _baseline_values(baseline, traj))
 
 
-def _baseline_values(baseline: float | torch.Tensor | None, traj: Trajectories) -> torch.Tensor:
+def _baseline_values(
+    baseline: float | torch.Tensor | None, traj: Trajectories
+) -> torch.Tensor:
     """The baseline ``b_t`` at each visited step, shape (M, H) (or a broadcastable scalar)."""
     if baseline is None:
         return torch.zeros((), dtype=torch.float64)
@@ -765,15 +809,21 @@ def gradient_estimates(
                 f"baseline: expected a tensor of shape (H, S) = {(H, S)} or (H, S, A) = "
                 f"{(H, S, A)}, got {tuple(baseline.shape)}"
             )
-    w = estimator_weights(traj, weights=weights, baseline=baseline, gamma=gamma)  # (M, H)
+    w = estimator_weights(
+        traj, weights=weights, baseline=baseline, gamma=gamma
+    )  # (M, H)
     # Σ_t w_t ∇log π(a_t|s_t), without building the (M, H, S, A) scores of grad_log_probs:
     # the step-t score is zero outside row s_t, so add w_t (e_{a_t} − π(·|s_t)) into that row.
     pi = policy_probs(theta.detach())
     num_actions = mdp.num_actions
     rows = torch.nn.functional.one_hot(traj.actions, num_actions).to(torch.float64)
     rows = w[..., None] * (rows - pi[traj.states])  # (M, H, A)
-    estimates = torch.zeros(traj.num_trajectories, mdp.num_states, num_actions, dtype=torch.float64)
-    index = traj.states[..., None].expand(-1, -1, num_actions)  # (M, H, A): row s_t of step t
+    estimates = torch.zeros(
+        traj.num_trajectories, mdp.num_states, num_actions, dtype=torch.float64
+    )
+    index = traj.states[..., None].expand(
+        -1, -1, num_actions
+    )  # (M, H, A): row s_t of step t
     return estimates.scatter_add_(1, index, rows)
 
 
@@ -807,7 +857,9 @@ class EstimatorStats:
     max_abs_z: float | None = None
 
 
-def estimator_stats(estimates: torch.Tensor, exact: torch.Tensor | None = None) -> EstimatorStats:
+def estimator_stats(
+    estimates: torch.Tensor, exact: torch.Tensor | None = None
+) -> EstimatorStats:
     r"""Mean, variance and standard error of per-episode estimates, and z-scores against ``exact``.
 
     .. math:: \bar g = \frac1M \sum_m \hat g_m, \quad
@@ -854,7 +906,9 @@ def estimator_stats(estimates: torch.Tensor, exact: torch.Tensor | None = None) 
         z = torch.where(
             std_error > 0,
             gap / std_error,
-            torch.where(agrees, torch.zeros_like(gap), torch.full_like(gap, float("inf"))),
+            torch.where(
+                agrees, torch.zeros_like(gap), torch.full_like(gap, float("inf"))
+            ),
         )
         max_abs_z = z.max().item()
     return EstimatorStats(

@@ -38,7 +38,9 @@ def _as_tensor(x: object, name: str) -> torch.Tensor:
         try:
             x = torch.as_tensor(x, dtype=torch.float64)
         except (TypeError, ValueError, RuntimeError) as err:
-            raise ValueError(f"{name}: expected a real array or tensor, got {x!r}") from err
+            raise ValueError(
+                f"{name}: expected a real array or tensor, got {x!r}"
+            ) from err
     if not x.is_floating_point():
         x = x.to(torch.float64)
     if torch.isnan(x).any():
@@ -56,7 +58,9 @@ def _log_ratio(log_p_target: object, log_p_behaviour: object) -> torch.Tensor:
             f"got {tuple(log_q.shape)}"
         )
     if (log_p == float("inf")).any() or (log_q == float("inf")).any():
-        raise ValueError("log_p_target, log_p_behaviour: a log-probability cannot be +inf")
+        raise ValueError(
+            "log_p_target, log_p_behaviour: a log-probability cannot be +inf"
+        )
     if (log_q == float("-inf")).any():
         # a sample the behaviour distribution could not have produced: the data are not from q
         raise ValueError(
@@ -66,7 +70,9 @@ def _log_ratio(log_p_target: object, log_p_behaviour: object) -> torch.Tensor:
     return log_p - log_q
 
 
-def importance_weights(log_p_target: torch.Tensor, log_p_behaviour: torch.Tensor) -> torch.Tensor:
+def importance_weights(
+    log_p_target: torch.Tensor, log_p_behaviour: torch.Tensor
+) -> torch.Tensor:
     r"""Importance weights ``p(x) / q(x)`` from log-probabilities, elementwise.
 
     .. math:: w = \frac{p(x)}{q(x)} = \exp\big(\log p(x) - \log q(x)\big)
@@ -100,7 +106,9 @@ def importance_weights(log_p_target: torch.Tensor, log_p_behaviour: torch.Tensor
     return torch.exp(_log_ratio(log_p_target, log_p_behaviour))
 
 
-def trajectory_weights(log_p_target: torch.Tensor, log_p_behaviour: torch.Tensor) -> torch.Tensor:
+def trajectory_weights(
+    log_p_target: torch.Tensor, log_p_behaviour: torch.Tensor
+) -> torch.Tensor:
     r"""Trajectory-level importance weights: the product over time of the per-step ratios.
 
     .. math:: W(\tau) = \frac{P(\tau \mid \theta')}{P(\tau \mid \theta)}
@@ -129,7 +137,9 @@ def trajectory_weights(log_p_target: torch.Tensor, log_p_behaviour: torch.Tensor
     """
     log_ratio = _log_ratio(log_p_target, log_p_behaviour)
     if log_ratio.ndim < 1:
-        raise ValueError("log_p_target: expected shape (..., H) with a time axis, got a scalar")
+        raise ValueError(
+            "log_p_target: expected shape (..., H) with a time axis, got a scalar"
+        )
     return torch.exp(log_ratio.sum(-1))
 
 
@@ -182,10 +192,14 @@ def weighted_is_estimate(weights: torch.Tensor, values: torch.Tensor) -> torch.T
     """
     w, f = _check_weights_values(weights, values)
     if not torch.isfinite(w).all():
-        raise ValueError("weights: contains inf; compute them in log space and subtract the max")
+        raise ValueError(
+            "weights: contains inf; compute them in log space and subtract the max"
+        )
     total = w.sum()
     if not total > 0:
-        raise ValueError("weights: all weights are zero, the self-normalised estimate is 0 / 0")
+        raise ValueError(
+            "weights: all weights are zero, the self-normalised estimate is 0 / 0"
+        )
     # divide by the largest weight first: the ratio is unchanged and huge weights cannot overflow
     w = w / w.max()
     return (_expand(w, f) * f).sum(0) / w.sum()
@@ -229,13 +243,17 @@ def per_decision_is(
     log_ratio = _log_ratio(log_p_target, log_p_behaviour)
     r = _as_tensor(rewards, "rewards")
     if log_ratio.ndim != 2:
-        raise ValueError(f"log_p_target: expected shape (M, H), got {tuple(log_ratio.shape)}")
+        raise ValueError(
+            f"log_p_target: expected shape (M, H), got {tuple(log_ratio.shape)}"
+        )
     if r.shape != log_ratio.shape:
         raise ValueError(
             f"rewards: expected the shape of the log-probabilities {tuple(log_ratio.shape)}, "
             f"got {tuple(r.shape)}"
         )
-    cumulative = torch.exp(log_ratio.cumsum(-1))  # W_{0:t}: ratios of steps 0..t, in log space
+    cumulative = torch.exp(
+        log_ratio.cumsum(-1)
+    )  # W_{0:t}: ratios of steps 0..t, in log space
     discounts = gamma ** torch.arange(r.shape[1], dtype=r.dtype)
     return (discounts * cumulative * r).sum(-1)
 
@@ -263,7 +281,9 @@ def ess(weights: torch.Tensor) -> float:
     """
     w = _as_tensor(weights, "weights").detach().to(torch.float64)
     if w.ndim != 1 or w.numel() == 0:
-        raise ValueError(f"weights: expected shape (M,) with M >= 1, got {tuple(w.shape)}")
+        raise ValueError(
+            f"weights: expected shape (M,) with M >= 1, got {tuple(w.shape)}"
+        )
     if not torch.isfinite(w).all() or (w < 0).any():
         raise ValueError("weights: expected finite, non-negative weights")
     if not w.max() > 0:
@@ -272,11 +292,15 @@ def ess(weights: torch.Tensor) -> float:
     return (w.sum() ** 2 / (w**2).sum()).item()
 
 
-def _check_weights_values(weights: object, values: object) -> tuple[torch.Tensor, torch.Tensor]:
+def _check_weights_values(
+    weights: object, values: object
+) -> tuple[torch.Tensor, torch.Tensor]:
     w = _as_tensor(weights, "weights")
     f = _as_tensor(values, "values")
     if w.ndim != 1 or w.numel() == 0:
-        raise ValueError(f"weights: expected shape (M,) with M >= 1, got {tuple(w.shape)}")
+        raise ValueError(
+            f"weights: expected shape (M,) with M >= 1, got {tuple(w.shape)}"
+        )
     if f.ndim < 1 or f.shape[0] != w.shape[0]:
         raise ValueError(
             f"values: expected shape (M, ...) with M = {w.shape[0]} to match weights, "

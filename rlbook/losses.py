@@ -13,7 +13,9 @@ def _masked_mean(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     if mask is None:
         return x.mean()
     if mask.shape != x.shape:
-        raise ValueError(f"mask must have shape {tuple(x.shape)}, got {tuple(mask.shape)}")
+        raise ValueError(
+            f"mask must have shape {tuple(x.shape)}, got {tuple(mask.shape)}"
+        )
     n = mask.sum()
     if n == 0:
         raise ValueError("mask selects no steps")
@@ -105,7 +107,9 @@ def _check_log_probs(new_log_probs: torch.Tensor, old_log_probs: torch.Tensor) -
         )
 
 
-def importance_ratio(new_log_probs: torch.Tensor, old_log_probs: torch.Tensor) -> torch.Tensor:
+def importance_ratio(
+    new_log_probs: torch.Tensor, old_log_probs: torch.Tensor
+) -> torch.Tensor:
     """The probability ratio of the new policy to the one that collected the data.
 
     .. math:: \\rho_t(\\theta) = \\frac{\\pi_\\theta(a_t \\mid s_t)}{\\pi_{\\theta_\\text{old}}(a_t \\mid s_t)}
@@ -175,7 +179,9 @@ def ppo_clip_loss(
     """
     ratio = importance_ratio(new_log_probs, old_log_probs)
     if not isinstance(advantages, torch.Tensor):
-        raise TypeError(f"advantages must be a torch.Tensor, got {type(advantages).__name__}")
+        raise TypeError(
+            f"advantages must be a torch.Tensor, got {type(advantages).__name__}"
+        )
     if advantages.shape != ratio.shape:
         raise ValueError(
             f"advantages must have the shape of new_log_probs {tuple(ratio.shape)}, "
@@ -185,7 +191,9 @@ def ppo_clip_loss(
         raise ValueError("advantages contain NaN")
     is_number = isinstance(clip_coef, numbers.Real) and not isinstance(clip_coef, bool)
     if not (is_number and clip_coef > 0):  # NaN fails too
-        raise ValueError(f"clip_coef must be a positive number (or math.inf), got {clip_coef!r}")
+        raise ValueError(
+            f"clip_coef must be a positive number (or math.inf), got {clip_coef!r}"
+        )
     clip_coef = float(clip_coef)
     advantages = advantages.detach()
     unclipped = ratio * advantages
@@ -194,7 +202,9 @@ def ppo_clip_loss(
 
 
 def approx_kl(
-    new_log_probs: torch.Tensor, old_log_probs: torch.Tensor, mask: torch.Tensor | None = None
+    new_log_probs: torch.Tensor,
+    old_log_probs: torch.Tensor,
+    mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """An estimate of :math:`\\mathrm{KL}(\\pi_{\\theta_\\text{old}} \\,\\|\\, \\pi_\\theta)` from the batch.
 

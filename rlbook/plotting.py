@@ -11,7 +11,10 @@ from rlbook.history import History
 
 
 def curves_on_grid(
-    histories: Sequence[History], x: str = "env_steps", y: str = "mean_return", num: int = 200
+    histories: Sequence[History],
+    x: str = "env_steps",
+    y: str = "mean_return",
+    num: int = 200,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Interpolate each run's ``y`` against ``x`` onto one shared grid.
 
@@ -37,7 +40,9 @@ def curves_on_grid(
     if not hi > lo:
         raise ValueError(f"the runs share no range of {x!r} to compare on")
     grid = np.linspace(lo, hi, num)
-    return grid, np.stack([np.interp(grid, xi, yi) for xi, yi in zip(xs, ys, strict=True)])
+    return grid, np.stack(
+        [np.interp(grid, xi, yi) for xi, yi in zip(xs, ys, strict=True)]
+    )
 
 
 def plot_learning_curves(
@@ -83,7 +88,9 @@ def plot_learning_curves(
         else:
             low, high = values.min(axis=0), values.max(axis=0)
         (line,) = ax.plot(grid, mean, label=f"{label} ({len(histories)} seeds)")
-        ax.fill_between(grid, low, high, color=line.get_color(), alpha=0.25, linewidth=0)
+        ax.fill_between(
+            grid, low, high, color=line.get_color(), alpha=0.25, linewidth=0
+        )
     if threshold is not None:
         ax.axhline(threshold, color="grey", linestyle="--", linewidth=1)
     ax.set_xlabel(x.replace("_", " "))

@@ -47,7 +47,9 @@ def mlp(
     """
     sizes = list(sizes)
     if len(sizes) < 2 or any(not _is_int(s) or s < 1 for s in sizes):
-        raise ValueError(f"sizes must list at least two positive integers, got {sizes!r}")
+        raise ValueError(
+            f"sizes must list at least two positive integers, got {sizes!r}"
+        )
     sizes = [int(s) for s in sizes]
     layers: list[nn.Module] = []
     for i in range(len(sizes) - 1):
@@ -63,7 +65,9 @@ def _check_obs(obs: torch.Tensor, obs_dim: int) -> torch.Tensor:
     if not isinstance(obs, torch.Tensor):
         obs = torch.as_tensor(obs, dtype=torch.float32)
     if obs.shape[-1:] != (obs_dim,):
-        raise ValueError(f"obs must have last dimension {obs_dim}, got shape {tuple(obs.shape)}")
+        raise ValueError(
+            f"obs must have last dimension {obs_dim}, got shape {tuple(obs.shape)}"
+        )
     return obs
 
 
@@ -183,7 +187,9 @@ def check_policy_fits(policy: nn.Module, action_space: gym.Space) -> None:
     a Gaussian policy needs a one-dimensional ``Box`` of matching size.
     """
     if not hasattr(policy, "dist"):
-        raise TypeError(f"policy must have a dist(obs) method, got {type(policy).__name__}")
+        raise TypeError(
+            f"policy must have a dist(obs) method, got {type(policy).__name__}"
+        )
     kind = getattr(policy, "action_kind", None)
     if isinstance(action_space, gym.spaces.Discrete):
         if kind != "discrete":
@@ -207,18 +213,29 @@ def check_policy_fits(policy: nn.Module, action_space: gym.Space) -> None:
                 f"{action_space.shape}"
             )
     else:
-        raise TypeError(f"action space {action_space} is not supported (Discrete or Box)")
+        raise TypeError(
+            f"action space {action_space} is not supported (Discrete or Box)"
+        )
 
 
 def make_policy(
-    observation_space: gym.Space, action_space: gym.Space, hidden: Sequence[int] = (64, 64)
+    observation_space: gym.Space,
+    action_space: gym.Space,
+    hidden: Sequence[int] = (64, 64),
 ) -> CategoricalPolicy | GaussianPolicy:
     """The natural policy for a pair of spaces: categorical for ``Discrete``, Gaussian for ``Box``."""
-    if not isinstance(observation_space, gym.spaces.Box) or len(observation_space.shape) != 1:
-        raise TypeError(f"observation_space must be a one-dimensional Box, got {observation_space}")
+    if (
+        not isinstance(observation_space, gym.spaces.Box)
+        or len(observation_space.shape) != 1
+    ):
+        raise TypeError(
+            f"observation_space must be a one-dimensional Box, got {observation_space}"
+        )
     obs_dim = observation_space.shape[0]
     if isinstance(action_space, gym.spaces.Discrete):
         return CategoricalPolicy(obs_dim, int(action_space.n), hidden)
     if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
         return GaussianPolicy(obs_dim, action_space.shape[0], hidden)
-    raise TypeError(f"action_space must be Discrete or a one-dimensional Box, got {action_space}")
+    raise TypeError(
+        f"action_space must be Discrete or a one-dimensional Box, got {action_space}"
+    )

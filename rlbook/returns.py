@@ -14,13 +14,17 @@ import numpy as np
 import torch
 
 
-def _check_rewards_dones(rewards: torch.Tensor, dones: torch.Tensor, gamma: float) -> None:
+def _check_rewards_dones(
+    rewards: torch.Tensor, dones: torch.Tensor, gamma: float
+) -> None:
     if not isinstance(rewards, torch.Tensor):
         raise TypeError(f"rewards must be a torch.Tensor, got {type(rewards).__name__}")
     if not isinstance(dones, torch.Tensor):
         raise TypeError(f"dones must be a torch.Tensor, got {type(dones).__name__}")
     if rewards.ndim != 2:
-        raise ValueError(f"rewards must be shaped (T, N), got shape {tuple(rewards.shape)}")
+        raise ValueError(
+            f"rewards must be shaped (T, N), got shape {tuple(rewards.shape)}"
+        )
     if rewards.numel() == 0:
         raise ValueError(f"rewards must not be empty, got shape {tuple(rewards.shape)}")
     if dones.shape != rewards.shape:
@@ -30,14 +34,18 @@ def _check_rewards_dones(rewards: torch.Tensor, dones: torch.Tensor, gamma: floa
     if torch.isnan(rewards).any():
         raise ValueError("rewards contain NaN")
     is_scalar_tensor = isinstance(gamma, torch.Tensor | np.ndarray) and gamma.ndim == 0
-    if isinstance(gamma, bool) or not (isinstance(gamma, numbers.Real) or is_scalar_tensor):
+    if isinstance(gamma, bool) or not (
+        isinstance(gamma, numbers.Real) or is_scalar_tensor
+    ):
         raise ValueError(f"gamma must be a number in [0, 1], got {gamma!r}")
     value = float(gamma)
     if math.isnan(value) or not 0.0 <= value <= 1.0:
         raise ValueError(f"gamma must be in [0, 1], got {gamma!r}")
 
 
-def reward_to_go(rewards: torch.Tensor, dones: torch.Tensor, gamma: float = 1.0) -> torch.Tensor:
+def reward_to_go(
+    rewards: torch.Tensor, dones: torch.Tensor, gamma: float = 1.0
+) -> torch.Tensor:
     """Reward-to-go: the (discounted) sum of rewards from each step to the end of its episode.
 
     .. math:: \\hat G_t = \\sum_{k=t}^{T_\\text{end}} \\gamma^{k-t} r_k
@@ -126,7 +134,9 @@ def discounted_returns(
     return out
 
 
-def normalize(x: torch.Tensor, mask: torch.Tensor | None = None, eps: float = 1e-8) -> torch.Tensor:
+def normalize(
+    x: torch.Tensor, mask: torch.Tensor | None = None, eps: float = 1e-8
+) -> torch.Tensor:
     """Shift and scale ``x`` to mean 0 and standard deviation 1 over the entries where ``mask``.
 
     .. math:: \\tilde x = (x - \\bar x) / (\\mathrm{std}(x) + \\epsilon)
@@ -143,7 +153,9 @@ def normalize(x: torch.Tensor, mask: torch.Tensor | None = None, eps: float = 1e
     if mask is None:
         mask = torch.ones_like(x, dtype=torch.bool)
     if mask.shape != x.shape:
-        raise ValueError(f"mask must have the shape of x {tuple(x.shape)}, got {tuple(mask.shape)}")
+        raise ValueError(
+            f"mask must have the shape of x {tuple(x.shape)}, got {tuple(mask.shape)}"
+        )
     values = x[mask]
     if values.numel() == 0:
         raise ValueError("x has no entries where mask is True")
@@ -197,12 +209,21 @@ def successor_values(
     -----
     See chapter 6 of the book (book/06_ppo.ipynb).
     """
-    for name, x in (("values", values), ("final_values", final_values), ("dones", dones)):
+    for name, x in (
+        ("values", values),
+        ("final_values", final_values),
+        ("dones", dones),
+    ):
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if values.ndim != 2:
-        raise ValueError(f"values must be shaped (T, N), got shape {tuple(values.shape)}")
-    if not isinstance(last_values, torch.Tensor) or last_values.shape != values.shape[1:]:
+        raise ValueError(
+            f"values must be shaped (T, N), got shape {tuple(values.shape)}"
+        )
+    if (
+        not isinstance(last_values, torch.Tensor)
+        or last_values.shape != values.shape[1:]
+    ):
         raise ValueError(
             f"last_values must be a tensor of shape {tuple(values.shape[1:])}, got "
             f"{getattr(last_values, 'shape', type(last_values).__name__)}"
@@ -305,7 +326,9 @@ def gae(
             )
     dones = terminated.bool() | truncated.bool()
     _check_rewards_dones(rewards, dones, gamma)
-    is_number = isinstance(gae_lambda, numbers.Real) and not isinstance(gae_lambda, bool)
+    is_number = isinstance(gae_lambda, numbers.Real) and not isinstance(
+        gae_lambda, bool
+    )
     if not is_number or math.isnan(float(gae_lambda)) or not 0.0 <= gae_lambda <= 1.0:
         raise ValueError(f"gae_lambda must be a number in [0, 1], got {gae_lambda!r}")
     real = torch.ones_like(dones) if mask is None else mask.bool()
@@ -316,7 +339,9 @@ def gae(
             raise ValueError(f"{name} contain NaN")
     gamma, lam = float(gamma), float(gae_lambda)
     # where, not multiply: junk in an unused slot must not turn into NaN
-    bootstrap = torch.where(terminated.bool(), torch.zeros_like(next_values), next_values)
+    bootstrap = torch.where(
+        terminated.bool(), torch.zeros_like(next_values), next_values
+    )
     deltas = rewards + gamma * bootstrap - values
     deltas = torch.where(real, deltas, torch.zeros_like(deltas))
     # the recursion stops at the end of an episode, and a padding slot passes nothing back

@@ -114,7 +114,9 @@ def make_envs(env_id: str, num_envs: int, **kwargs) -> gym.vector.VectorEnv:
         raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
     spec = gym.spec(env_id)
     if spec.vector_entry_point is not None:
-        return gym.make_vec(env_id, num_envs, vectorization_mode="vector_entry_point", **kwargs)
+        return gym.make_vec(
+            env_id, num_envs, vectorization_mode="vector_entry_point", **kwargs
+        )
     return gym.make_vec(
         env_id,
         num_envs,
@@ -144,7 +146,11 @@ def _categorical_shortcut(policy: nn.Module) -> bool:
 
 
 def _sample(
-    policy: nn.Module, obs: torch.Tensor, shortcut: bool, u: np.ndarray, rows: np.ndarray
+    policy: nn.Module,
+    obs: torch.Tensor,
+    shortcut: bool,
+    u: np.ndarray,
+    rows: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Sample an action for every row of ``obs``; return it and its log-probability (NumPy).
 
@@ -162,7 +168,9 @@ def _sample(
         if not isinstance(dist, Categorical):
             actions = dist.sample()
             return actions.cpu().numpy(), dist.log_prob(actions).cpu().numpy()
-        log_p = dist.logits.cpu().numpy()  # torch keeps these normalised: log-probabilities
+        log_p = (
+            dist.logits.cpu().numpy()
+        )  # torch keeps these normalised: log-probabilities
     cdf = np.exp(log_p).cumsum(axis=-1)
     # u lies in (0, 1], so an action of probability 0 (an empty interval) is never drawn;
     # leaving the last CDF entry out keeps the index in range when rounding puts it below u
@@ -218,7 +226,9 @@ def collect(
     See chapter 1 of the book (book/01_policy_gradient.ipynb).
     """
     if not isinstance(envs, gym.vector.VectorEnv):
-        raise TypeError(f"envs must be a gymnasium VectorEnv, got {type(envs).__name__}")
+        raise TypeError(
+            f"envs must be a gymnasium VectorEnv, got {type(envs).__name__}"
+        )
     if not isinstance(num_steps, int) or num_steps < 1:
         raise ValueError(f"num_steps must be a positive integer, got {num_steps!r}")
     space = envs.single_action_space
@@ -230,12 +240,17 @@ def collect(
 
     if previous is None:
         obs, _ = envs.reset(seed=seed)
-        pending_reset = np.zeros(n, dtype=bool)  # NEXT_STEP: this env's next step only resets
+        pending_reset = np.zeros(
+            n, dtype=bool
+        )  # NEXT_STEP: this env's next step only resets
         ep_ret, ep_len = np.zeros(n), np.zeros(n, dtype=np.int64)
     else:
         obs = previous.next_obs.cpu().numpy()
         pending_reset = previous.carry["pending_reset"].copy()
-        ep_ret, ep_len = previous.carry["ep_ret"].copy(), previous.carry["ep_len"].copy()
+        ep_ret, ep_len = (
+            previous.carry["ep_ret"].copy(),
+            previous.carry["ep_len"].copy(),
+        )
 
     # policy.dist checks the observation's shape; the shortcut skips it, so check once here
     policy.dist(torch.as_tensor(obs, dtype=torch.float32, device=dev))
@@ -261,7 +276,9 @@ def collect(
     buf = allocate(num_steps)
     episode_returns: list[float] = []
     episode_lengths: list[int] = []
-    in_first_episode_after = np.ones(n, dtype=bool)  # for complete_episodes: still collecting
+    in_first_episode_after = np.ones(
+        n, dtype=bool
+    )  # for complete_episodes: still collecting
     t = 0
     while t < num_steps or (complete_episodes and in_first_episode_after.any()):
         if t == len(buf["obs"]):  # complete_episodes outgrew the arrays: double them
@@ -270,7 +287,9 @@ def collect(
         buf["obs"][t] = obs
         obs_t = torch.from_numpy(buf["obs"][t]).to(dev)
         u = buf["uniforms"][t] if discrete else None
-        buf["actions"][t], buf["log_probs"][t] = _sample(policy, obs_t, shortcut, u, rows)
+        buf["actions"][t], buf["log_probs"][t] = _sample(
+            policy, obs_t, shortcut, u, rows
+        )
         if value_fn is not None:
             buf["values"][t] = value_fn(obs_t).cpu().numpy()
         next_obs, rewards, terminated, truncated, info = envs.step(
@@ -291,7 +310,9 @@ def collect(
         ep_ret += rewards * live
         ep_len += live
         if dones.any():
-            if not same_step:  # the step that ended the episode returned its last observation
+            if (
+                not same_step
+            ):  # the step that ended the episode returned its last observation
                 buf["final_obs"][t, dones] = next_obs[dones]
             finished = np.flatnonzero(dones & buf["mask"][t])
             episode_returns.extend(ep_ret[finished].tolist())
@@ -370,7 +391,9 @@ def evaluate(
     See chapter 1 of the book (book/01_policy_gradient.ipynb).
     """
     if not isinstance(num_episodes, int) or num_episodes < 1:
-        raise ValueError(f"num_episodes must be a positive integer, got {num_episodes!r}")
+        raise ValueError(
+            f"num_episodes must be a positive integer, got {num_episodes!r}"
+        )
     envs = make_envs(env_id, num_episodes, **make_kwargs)
     try:
         check_policy_fits(policy, envs.single_action_space)
@@ -430,7 +453,8 @@ class Evaluator:
             policy,
             self.num_episodes,
             deterministic=self.deterministic,
-            seed=self.seed + self.count,  # fresh start states each time, same for every run
+            seed=self.seed
+            + self.count,  # fresh start states each time, same for every run
         )
         self.count += 1
         return {"eval_steps": env_steps, "eval_mean": mean, "eval_std": std}

@@ -56,7 +56,9 @@ def device() -> torch.device:
         try:
             return torch.device(name)
         except RuntimeError as exc:
-            raise ValueError(f"RLBOOK_DEVICE must name a torch device, got {name!r}") from exc
+            raise ValueError(
+                f"RLBOOK_DEVICE must name a torch device, got {name!r}"
+            ) from exc
     # Tiny MLPs on a few hundred observations are faster on the CPU than on a GPU, so the CPU is
     # the default even where CUDA exists; RLBOOK_DEVICE=cuda opts in.
     return torch.device("cpu")

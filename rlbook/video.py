@@ -40,12 +40,16 @@ def _headless_sdl() -> None:
 
 def _to_env_action(action: Any, space: gymnasium.Space) -> Any:
     """Turn what a policy returned (tensor, array, number) into an action ``space`` accepts."""
-    if hasattr(action, "detach"):  # a torch tensor; no torch import needed to recognise it
+    if hasattr(
+        action, "detach"
+    ):  # a torch tensor; no torch import needed to recognise it
         action = action.detach().cpu().numpy()
     if isinstance(space, gymnasium.spaces.Discrete):
         a = np.asarray(action)
         if a.size != 1:
-            raise ValueError(f"policy_fn must return one discrete action, got shape {a.shape}")
+            raise ValueError(
+                f"policy_fn must return one discrete action, got shape {a.shape}"
+            )
         return int(a.reshape(-1)[0])
     if isinstance(space, gymnasium.spaces.Box):
         return np.asarray(action, dtype=space.dtype).reshape(space.shape)
@@ -180,7 +184,9 @@ def to_gif(
             )
     h, w = shape[:2]
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    images = [Image.fromarray(a.astype(np.uint8, copy=False), mode="RGB") for a in arrays]
+    images = [
+        Image.fromarray(a.astype(np.uint8, copy=False), mode="RGB") for a in arrays
+    ]
     if size != (w, h):
         # BOX averages the pixels it merges (smooth when shrinking); NEAREST keeps pixel art
         # crisp when enlarging.
@@ -197,7 +203,9 @@ def to_gif(
     palette = strip.quantize(colors=colors, method=Image.Quantize.MEDIANCUT)
     indexed = [im.quantize(palette=palette, dither=Image.Dither.NONE) for im in images]
 
-    duration = max(20, round(100 * every / fps) * 10)  # milliseconds, in GIF's 10 ms steps
+    duration = max(
+        20, round(100 * every / fps) * 10
+    )  # milliseconds, in GIF's 10 ms steps
     buffer = io.BytesIO()
     indexed[0].save(
         buffer,
@@ -213,7 +221,9 @@ def to_gif(
     return data
 
 
-def show_gif(frames_or_bytes: Sequence[np.ndarray] | bytes, **to_gif_kwargs: Any) -> Any:
+def show_gif(
+    frames_or_bytes: Sequence[np.ndarray] | bytes, **to_gif_kwargs: Any
+) -> Any:
     """Return an object that Jupyter displays as an animated GIF.
 
     It is an ``IPython.display.Image`` holding the GIF bytes: its ``_repr_mimebundle_`` is
@@ -239,10 +249,14 @@ def show_gif(frames_or_bytes: Sequence[np.ndarray] | bytes, **to_gif_kwargs: Any
 
     if isinstance(frames_or_bytes, (bytes, bytearray, memoryview)):
         if to_gif_kwargs:
-            raise TypeError(f"GIF bytes are shown as they are; got options {sorted(to_gif_kwargs)}")
+            raise TypeError(
+                f"GIF bytes are shown as they are; got options {sorted(to_gif_kwargs)}"
+            )
         data = bytes(frames_or_bytes)
         if not data.startswith(b"GIF8"):
-            raise ValueError("frames_or_bytes holds bytes that are not a GIF (no b'GIF8' header)")
+            raise ValueError(
+                "frames_or_bytes holds bytes that are not a GIF (no b'GIF8' header)"
+            )
     else:
         data = to_gif(frames_or_bytes, **to_gif_kwargs)
     return IPythonImage(data=data, format="gif")

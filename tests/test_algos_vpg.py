@@ -77,7 +77,9 @@ def test_grad_log_softmax_policy_rejects_bad_shapes() -> None:
 def test_log_softmax_matches_torch_and_softmax_sums_to_one() -> None:
     logits = np.random.default_rng(2).normal(size=(6, 5)) * 3
     np.testing.assert_allclose(
-        log_softmax(logits), torch.log_softmax(torch.tensor(logits), -1).numpy(), atol=1e-12
+        log_softmax(logits),
+        torch.log_softmax(torch.tensor(logits), -1).numpy(),
+        atol=1e-12,
     )
     np.testing.assert_allclose(softmax(logits).sum(-1), 1.0)
 
@@ -154,7 +156,9 @@ def test_train_vpg_is_reproducible() -> None:
     b = train_vpg("CartPole-v1", cfg)
     np.testing.assert_array_equal(a["mean_return"], b["mean_return"])
     np.testing.assert_array_equal(a["env_steps"], b["env_steps"])
-    for p, q in zip(a.meta["policy"].parameters(), b.meta["policy"].parameters(), strict=True):
+    for p, q in zip(
+        a.meta["policy"].parameters(), b.meta["policy"].parameters(), strict=True
+    ):
         assert torch.equal(p, q)
 
 
@@ -166,7 +170,9 @@ def test_train_vpg_trains_a_given_policy_in_place() -> None:
         "CartPole-v1", VPGConfig(iterations=2, num_envs=2, steps_per_env=10), policy
     )
     assert history.meta["policy"] is policy
-    assert all(not torch.equal(b, p) for b, p in zip(before, policy.parameters(), strict=True))
+    assert all(
+        not torch.equal(b, p) for b, p in zip(before, policy.parameters(), strict=True)
+    )
 
 
 def test_train_vpg_runs_with_continuous_actions() -> None:
@@ -202,7 +208,9 @@ def test_vpg_weights(batch) -> None:
     torch.testing.assert_close(to_go, reward_to_go(batch.rewards, batch.dones))
     # at the last step of every episode the whole return is the episode's length (CartPole pays
     # 1 per step) and the reward-to-go is the last reward
-    assert sorted(whole[batch.dones].tolist()) == sorted(map(float, batch.episode_lengths))
+    assert sorted(whole[batch.dones].tolist()) == sorted(
+        map(float, batch.episode_lengths)
+    )
     assert torch.all(to_go[batch.dones] == 1.0)
     # on the real steps the whole return is never below the reward-to-go (rewards are positive)
     assert torch.all(whole[batch.mask] >= to_go[batch.mask])

@@ -38,7 +38,9 @@ def _quadratic(dim=6, seed=0):
     a = q @ q.T + dim * np.eye(dim)  # positive definite
     optimum = rng.normal(size=dim)
 
-    def f(theta):  # f(theta) = -1/2 (theta - optimum)^T A (theta - optimum), batched over rows
+    def f(
+        theta,
+    ):  # f(theta) = -1/2 (theta - optimum)^T A (theta - optimum), batched over rows
         diff = theta - optimum
         return -0.5 * np.einsum("...i,ij,...j->...", diff, a, diff)
 
@@ -68,7 +70,9 @@ def test_averaged_step_points_along_the_true_gradient():
     theta, nu, n = rng.normal(size=6), 0.5, 40_000
     deltas = rng.standard_normal((n, 6))
     r_plus, r_minus = f(theta + nu * deltas), f(theta - nu * deltas)
-    step = ars_update(r_plus, r_minus, deltas, b=n, step_size=1.0, scale_by_reward_std=False)
+    step = ars_update(
+        r_plus, r_minus, deltas, b=n, step_size=1.0, scale_by_reward_std=False
+    )
     # E[(g . delta) delta] = g for delta ~ N(0, I): step / (2 nu) estimates the gradient itself
     estimate = step / (2 * nu)
     g = grad(theta)
@@ -82,13 +86,17 @@ def test_top_b_step_still_climbs():
     for _ in range(20):
         theta = rng.normal(size=6) * 3
         deltas = rng.standard_normal((64, 6))
-        step = ars_update(f(theta + 0.1 * deltas), f(theta - 0.1 * deltas), deltas, 8, 0.01)
+        step = ars_update(
+            f(theta + 0.1 * deltas), f(theta - 0.1 * deltas), deltas, 8, 0.01
+        )
         assert _cosine(step, grad(theta)) > 0.3
         assert f(theta + step) > f(theta)
 
 
 def _axis_deltas(n):
-    return np.eye(n)  # direction k moves coordinate k only: its weight is readable there
+    return np.eye(
+        n
+    )  # direction k moves coordinate k only: its weight is readable there
 
 
 def test_top_b_keeps_the_b_largest_max_returns():
@@ -112,7 +120,11 @@ def test_top_b_ranks_by_the_better_of_the_pair_not_by_r_plus():
 
 def test_b_equal_to_n_uses_every_direction():
     rng = np.random.default_rng(4)
-    r_plus, r_minus, deltas = rng.normal(size=7), rng.normal(size=7), rng.normal(size=(7, 2, 3))
+    r_plus, r_minus, deltas = (
+        rng.normal(size=7),
+        rng.normal(size=7),
+        rng.normal(size=(7, 2, 3)),
+    )
     step = ars_update(r_plus, r_minus, deltas, b=7, step_size=0.1)
     loop = sum((r_plus[k] - r_minus[k]) * deltas[k] for k in range(7))
     sigma = np.concatenate([r_plus, r_minus]).std()
@@ -121,14 +133,22 @@ def test_b_equal_to_n_uses_every_direction():
 
 def test_reward_std_scaling_makes_the_step_invariant_to_reward_scale():
     rng = np.random.default_rng(5)
-    r_plus, r_minus, deltas = rng.normal(size=9), rng.normal(size=9), rng.normal(size=(9, 4))
+    r_plus, r_minus, deltas = (
+        rng.normal(size=9),
+        rng.normal(size=9),
+        rng.normal(size=(9, 4)),
+    )
     base = ars_update(r_plus, r_minus, deltas, 4, 0.02)
     for scale, shift in [(100.0, 0.0), (0.01, 3.0), (7.0, -50.0)]:
-        moved = ars_update(scale * r_plus + shift, scale * r_minus + shift, deltas, 4, 0.02)
+        moved = ars_update(
+            scale * r_plus + shift, scale * r_minus + shift, deltas, 4, 0.02
+        )
         assert np.allclose(moved, base)
     # without the scaling, the step grows with the rewards, and the ratio is sigma_R
     raw = ars_update(r_plus, r_minus, deltas, 4, 0.02, scale_by_reward_std=False)
-    assert np.allclose(ars_update(10 * r_plus, 10 * r_minus, deltas, 4, 0.02, False), 10 * raw)
+    assert np.allclose(
+        ars_update(10 * r_plus, 10 * r_minus, deltas, 4, 0.02, False), 10 * raw
+    )
     top = np.argsort(-np.maximum(r_plus, r_minus))[:4]
     sigma = np.std(np.concatenate([r_plus[top], r_minus[top]]))
     assert np.allclose(raw, sigma * base)
@@ -152,7 +172,11 @@ def test_equal_returns_give_a_zero_step_not_nan():
 )
 def test_update_rejects_bad_input(kwargs, match):
     args = dict(
-        r_plus=np.zeros(3), r_minus=np.zeros(3), deltas=np.zeros((3, 2)), b=2, step_size=1.0
+        r_plus=np.zeros(3),
+        r_minus=np.zeros(3),
+        deltas=np.zeros((3, 2)),
+        b=2,
+        step_size=1.0,
     )
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
@@ -218,20 +242,28 @@ def test_linear_policy_mode_is_the_ars_action():
 
 def test_run_linear_policies_counts_only_first_episode_steps():
     rng = np.random.default_rng(8)
-    weights = rng.normal(size=(6, 2, 4)) * [[1.0, 1.0, 10.0, 3.0]]  # some balance, some fall
+    weights = rng.normal(size=(6, 2, 4)) * [
+        [1.0, 1.0, 10.0, 3.0]
+    ]  # some balance, some fall
     # a Python vector env seeds its copy i with seed + i: each can be replayed on its own
     envs = gym.make_vec("CartPole-v1", 6, vectorization_mode="sync")
-    returns, lengths, states = run_linear_policies(envs, weights, np.zeros(4), np.ones(4), seed=3)
+    returns, lengths, states = run_linear_policies(
+        envs, weights, np.zeros(4), np.ones(4), seed=3
+    )
     envs.close()
     assert np.array_equal(returns, lengths)  # CartPole pays 1 per step
     assert len(states) == lengths.sum()
-    assert len(set(lengths.tolist())) > 1  # episodes of different lengths: some copies waited
+    assert (
+        len(set(lengths.tolist())) > 1
+    )  # episodes of different lengths: some copies waited
     for i in range(6):  # one plain episode per policy
         env = gym.make("CartPole-v1")
         obs, _ = env.reset(seed=3 + i)
         steps, done = 0, False
         while not done:
-            obs, _, terminated, truncated, _ = env.step(int(np.argmax(weights[i] @ obs)))
+            obs, _, terminated, truncated, _ = env.step(
+                int(np.argmax(weights[i] @ obs))
+            )
             steps, done = steps + 1, terminated or truncated
         assert steps == lengths[i], i
 
@@ -242,7 +274,9 @@ def test_run_linear_policies_counts_only_first_episode_steps():
 
 
 def test_env_steps_count_every_step_of_both_antithetic_rollouts():
-    cfg = ARSConfig(num_directions=3, top_directions=2, episodes_per_direction=2, total_steps=3000)
+    cfg = ARSConfig(
+        num_directions=3, top_directions=2, episodes_per_direction=2, total_steps=3000
+    )
     history = train_ars("CartPole-v1", cfg)
     increments = np.diff(history["env_steps"], prepend=0)
     # reward 1 per step: the steps of an iteration are 2N m times the mean return
@@ -277,7 +311,9 @@ def test_continuous_actions_train_and_stay_in_range():
     assert policy.action_kind == "continuous" and policy.act_dim == 1
     space = gym.spaces.Box(-1.0, 1.0, (1,))
     obs = np.random.default_rng(0).normal(size=(100, 4)) * 5
-    actions = linear_actions(np.broadcast_to(history.meta["weights"], (100, 1, 4)), obs, space)
+    actions = linear_actions(
+        np.broadcast_to(history.meta["weights"], (100, 1, 4)), obs, space
+    )
     assert actions.min() >= -1 and actions.max() <= 1
 
 

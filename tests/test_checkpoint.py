@@ -38,7 +38,9 @@ def test_round_trip_gives_the_same_distribution(make, tmp_path) -> None:
     obs = torch.randn(64, policy.obs_dim) * 3
     d0, d1 = policy.dist(obs), loaded.dist(obs)
     actions = d0.sample()
-    torch.testing.assert_close(d1.log_prob(actions), d0.log_prob(actions), rtol=0, atol=0)
+    torch.testing.assert_close(
+        d1.log_prob(actions), d0.log_prob(actions), rtol=0, atol=0
+    )
     torch.testing.assert_close(d1.mode, d0.mode, rtol=0, atol=0)
     torch.testing.assert_close(d1.entropy(), d0.entropy(), rtol=0, atol=0)
     # the same seed gives the same sampled actions
@@ -115,7 +117,9 @@ def test_an_unknown_class_and_wrong_weights_are_named(tmp_path) -> None:
     torch.save({**data, "class": "os.system"}, tmp_path / "evil.pt")
     with pytest.raises(CheckpointError, match="os.system"):
         load_policy(tmp_path / "evil.pt")
-    torch.save({**data, "kwargs": {**data["kwargs"], "hidden": [9]}}, tmp_path / "bad.pt")
+    torch.save(
+        {**data, "kwargs": {**data["kwargs"], "hidden": [9]}}, tmp_path / "bad.pt"
+    )
     with pytest.raises(CheckpointError, match="CategoricalPolicy"):
         load_policy(tmp_path / "bad.pt")
 

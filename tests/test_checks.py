@@ -69,7 +69,9 @@ def rtg_discounted_from_episode_start(rewards, dones, gamma):
             end = t
             while not dones[end, i] and end + 1 < rewards.shape[0]:
                 end += 1
-            out[t, i] = sum(gamma ** (k - start) * rewards[k, i] for k in range(t, end + 1))
+            out[t, i] = sum(
+                gamma ** (k - start) * rewards[k, i] for k in range(t, end + 1)
+            )
             if dones[t, i]:
                 start = t + 1
     return out
@@ -140,7 +142,14 @@ def score_flipped(theta, x, actions):
         (check_grad_log_softmax, grad_log_softmax_policy),
         (check_grad_log_softmax, autograd_grad_log_softmax),
     ],
-    ids=["rtg-reference", "rtg-loop", "dr-reference", "dr-loop", "grad-reference", "grad-autograd"],
+    ids=[
+        "rtg-reference",
+        "rtg-loop",
+        "dr-reference",
+        "dr-loop",
+        "grad-reference",
+        "grad-autograd",
+    ],
 )
 def test_right_answers_pass(check, fn, capsys) -> None:
     assert check(fn, seed=0, n_random=20) is True
@@ -216,9 +225,15 @@ def test_exercise_error_is_an_assertion_error() -> None:
 @pytest.mark.parametrize(
     ("check", "fn"),
     [
-        (check_reward_to_go, lambda rewards, dones, gamma: 2 * reward_to_go(rewards, dones, gamma)),
+        (
+            check_reward_to_go,
+            lambda rewards, dones, gamma: 2 * reward_to_go(rewards, dones, gamma),
+        ),
         (check_discounted_returns, lambda rewards, dones, gamma: rewards + 1),
-        (check_grad_log_softmax, lambda theta, x, actions: np.zeros((x.shape[0], *theta.shape))),
+        (
+            check_grad_log_softmax,
+            lambda theta, x, actions: np.zeros((x.shape[0], *theta.shape)),
+        ),
     ],
     ids=["rtg", "dr", "grad"],
 )

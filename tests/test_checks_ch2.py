@@ -24,7 +24,9 @@ def autograd_score(logits, actions):
     rows = []
     for z, a in zip(flat_logits, flat_actions, strict=True):
         z = z.clone().requires_grad_(True)
-        (g,) = torch.autograd.grad(torch.distributions.Categorical(logits=z).log_prob(a), z)
+        (g,) = torch.autograd.grad(
+            torch.distributions.Categorical(logits=z).log_prob(a), z
+        )
         rows.append(g)
     return torch.stack(rows).reshape(logits.shape)
 
@@ -143,7 +145,13 @@ def gaussian_swapped(x, mu, log_std):
         (check_gaussian_score, numpy_gaussian_score, 2),
         (check_gaussian_score, finite_difference_gaussian_score, 2),
     ],
-    ids=["cat-autograd", "cat-numpy", "gauss-autograd", "gauss-numpy", "gauss-finite-diff"],
+    ids=[
+        "cat-autograd",
+        "cat-numpy",
+        "gauss-autograd",
+        "gauss-numpy",
+        "gauss-finite-diff",
+    ],
 )
 def test_right_answers_pass(check, fn, edge_cases, capsys) -> None:
     assert check(fn, seed=0, n_random=25) is True
@@ -161,7 +169,10 @@ def test_categorical_reference_agrees_with_the_tabular_score_of_rlbook_exact() -
 
     def via_exact(logits, actions):
         flat, acts = logits.reshape(-1, logits.shape[-1]), actions.reshape(-1)
-        rows = [grad_log_probs(flat, torch.tensor(i), a)[i] for i, a in enumerate(acts.tolist())]
+        rows = [
+            grad_log_probs(flat, torch.tensor(i), a)[i]
+            for i, a in enumerate(acts.tolist())
+        ]
         seen.append(torch.stack(rows).reshape(logits.shape))
         return seen[-1]
 
@@ -203,7 +214,11 @@ def test_graders_are_reproducible_with_a_seed() -> None:
         (check_score_categorical, score_of_probability, "not log pi(a)"),
         (check_gaussian_score, gaussian_no_minus_one, "- 1 in d_log_std is missing"),
         (check_gaussian_score, gaussian_sigma_not_squared, "both components"),
-        (check_gaussian_score, gaussian_wrt_sigma, "with respect to sigma, not log(sigma)"),
+        (
+            check_gaussian_score,
+            gaussian_wrt_sigma,
+            "with respect to sigma, not log(sigma)",
+        ),
         (check_gaussian_score, gaussian_mean_sign_flipped, "sign of d_mu is flipped"),
         (check_gaussian_score, gaussian_swapped, "swapped"),
     ],
@@ -233,7 +248,9 @@ def test_sigma_in_one_component_only_is_told_apart() -> None:
         d_mu, d_log_std = numpy_gaussian_score(x, mu, log_std)
         return (x - mu) / torch.exp(log_std), d_log_std
 
-    with pytest.raises(ExerciseError, match="d_mu divides by sigma where sigma\\*\\*2 belongs"):
+    with pytest.raises(
+        ExerciseError, match="d_mu divides by sigma where sigma\\*\\*2 belongs"
+    ):
         check_gaussian_score(sigma_in_mu_only, seed=0)
 
 
@@ -259,7 +276,9 @@ def test_overflowing_softmax_fails_on_huge_logits_with_the_stability_hint() -> N
 
 def test_categorical_wrong_shape_is_reported() -> None:
     with pytest.raises(ExerciseError, match="returned shape"):
-        check_score_categorical(lambda logits, actions: numpy_score(logits, actions).sum(-1))
+        check_score_categorical(
+            lambda logits, actions: numpy_score(logits, actions).sum(-1)
+        )
 
 
 def test_gaussian_answer_must_be_a_pair() -> None:

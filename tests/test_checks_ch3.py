@@ -52,7 +52,9 @@ def via_gradient_estimates(theta, states, actions, rewards):
     """Right: the library's scatter-based estimator, on an MDP of the right shape."""
     num_states, num_actions = theta.shape
     mdp = exact.TabularMDP(
-        P=torch.full((num_states, num_actions, num_states), 1.0 / num_states, dtype=torch.float64),
+        P=torch.full(
+            (num_states, num_actions, num_states), 1.0 / num_states, dtype=torch.float64
+        ),
         R=torch.zeros(num_states, num_actions),
         mu0=torch.full((num_states,), 1.0 / num_states, dtype=torch.float64),
         horizon=states.shape[1],
@@ -69,7 +71,9 @@ def whole_return(theta, states, actions, rewards):
 
 def after_t(theta, states, actions, rewards):
     """Wrong: the sum starts after the action, Σ_{k > t} r_k."""
-    return _autograd_estimates(theta, states, actions, _loop_reward_to_go(rewards) - rewards)
+    return _autograd_estimates(
+        theta, states, actions, _loop_reward_to_go(rewards) - rewards
+    )
 
 
 def up_to_t(theta, states, actions, rewards):
@@ -97,7 +101,9 @@ def flipped(theta, states, actions, rewards):
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fn", [autograd_rtg, via_gradient_estimates], ids=["autograd", "library"])
+@pytest.mark.parametrize(
+    "fn", [autograd_rtg, via_gradient_estimates], ids=["autograd", "library"]
+)
 def test_right_answers_pass(fn, capsys) -> None:
     assert check_reward_to_go_estimates(fn, seed=0, n_random=20) is True
     assert "all 24 cases passed" in capsys.readouterr().out  # 4 edge cases + 20 random

@@ -48,7 +48,10 @@ def test_check_normalize_catches_a_missing_eps() -> None:
             lambda x: (x - x.mean(0)) / (x.std(0, correction=0) + 1e-8),
             "per column",
         ),
-        (lambda x: (x - x.mean()) / (x.std(0, correction=0) + 1e-8), "std is taken per column"),
+        (
+            lambda x: (x - x.mean()) / (x.std(0, correction=0) + 1e-8),
+            "std is taken per column",
+        ),
         (lambda x: (x - x.mean()) / (x.std() + 1e-8), "sample standard deviation"),
         (lambda x: (x - x.mean()) / (x.var(correction=0) + 1e-8), "variance"),
     ],
@@ -81,7 +84,9 @@ def written_out_log_prob(actions, mean, log_std):
     """Right: the log of the product of 1-D densities, with NumPy."""
     a, m, ls = (np.asarray(v, dtype=float) for v in (actions, mean, log_std))
     sigma = np.exp(ls)
-    density = np.exp(-((a - m) ** 2) / (2 * sigma**2)) / (sigma * math.sqrt(2 * math.pi))
+    density = np.exp(-((a - m) ** 2) / (2 * sigma**2)) / (
+        sigma * math.sqrt(2 * math.pi)
+    )
     return np.log(density).sum(axis=-1)
 
 
@@ -116,19 +121,26 @@ def _terms(actions, mean, log_std, square=True, with_log_std=True, const=True):
 @pytest.mark.parametrize(
     ("wrong", "diagnosis"),
     [
-        (lambda actions, mean, log_std: _terms(actions, mean, log_std).mean(-1), "averaged"),
         (
-            lambda actions, mean, log_std: _terms(actions, mean, log_std, square=False).sum(-1),
+            lambda actions, mean, log_std: _terms(actions, mean, log_std).mean(-1),
+            "averaged",
+        ),
+        (
+            lambda actions, mean, log_std: _terms(
+                actions, mean, log_std, square=False
+            ).sum(-1),
             "2 sigma instead of 2 sigma",
         ),
         (
-            lambda actions, mean, log_std: _terms(actions, mean, log_std, with_log_std=False).sum(
-                -1
-            ),
+            lambda actions, mean, log_std: _terms(
+                actions, mean, log_std, with_log_std=False
+            ).sum(-1),
             "-log\\(sigma\\) term",
         ),
         (
-            lambda actions, mean, log_std: _terms(actions, mean, log_std, const=False).sum(-1),
+            lambda actions, mean, log_std: _terms(
+                actions, mean, log_std, const=False
+            ).sum(-1),
             "constant",
         ),
         (

@@ -27,7 +27,9 @@ def loop_weights(log_p_target, log_p_behaviour):
 
 def numpy_weights(log_p_target, log_p_behaviour):
     """Right: NumPy, the log-ratios summed first."""
-    return np.exp(np.sum(np.asarray(log_p_target) - np.asarray(log_p_behaviour), axis=1))
+    return np.exp(
+        np.sum(np.asarray(log_p_target) - np.asarray(log_p_behaviour), axis=1)
+    )
 
 
 def naive_weights(log_p_target, log_p_behaviour):
@@ -96,7 +98,9 @@ def ordinary_is(rewards, log_p_target, log_p_behaviour, gamma):
 def ratios_before_t(rewards, log_p_target, log_p_behaviour, gamma):
     log_ratio = log_p_target - log_p_behaviour
     previous = log_ratio.cumsum(-1) - log_ratio
-    return (gamma ** torch.arange(rewards.shape[1]) * torch.exp(previous) * rewards).sum(-1)
+    return (
+        gamma ** torch.arange(rewards.shape[1]) * torch.exp(previous) * rewards
+    ).sum(-1)
 
 
 def ratio_of_step_t(rewards, log_p_target, log_p_behaviour, gamma):
@@ -106,7 +110,9 @@ def ratio_of_step_t(rewards, log_p_target, log_p_behaviour, gamma):
 
 def ratios_from_t(rewards, log_p_target, log_p_behaviour, gamma):
     later = (log_p_target - log_p_behaviour).flip(-1).cumsum(-1).flip(-1)
-    return (gamma ** torch.arange(rewards.shape[1]) * torch.exp(later) * rewards).sum(-1)
+    return (gamma ** torch.arange(rewards.shape[1]) * torch.exp(later) * rewards).sum(
+        -1
+    )
 
 
 def inverted_per_decision(rewards, log_p_target, log_p_behaviour, gamma):
@@ -119,7 +125,9 @@ def undiscounted(rewards, log_p_target, log_p_behaviour, gamma):
 
 def naive_per_decision(rewards, log_p_target, log_p_behaviour, gamma):
     ratio = torch.exp(log_p_target) / torch.exp(log_p_behaviour)
-    return (gamma ** torch.arange(rewards.shape[1]) * ratio.cumprod(-1) * rewards).sum(-1)
+    return (gamma ** torch.arange(rewards.shape[1]) * ratio.cumprod(-1) * rewards).sum(
+        -1
+    )
 
 
 def per_step_terms(rewards, log_p_target, log_p_behaviour, gamma):

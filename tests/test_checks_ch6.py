@@ -31,7 +31,9 @@ def casewise_clip(ratio, advantages, clip_coef):
 
 def torch_clip(ratio, advantages, clip_coef):
     """Right: the formula, with torch.min and Tensor.clamp."""
-    return torch.min(ratio * advantages, ratio.clamp(1 - clip_coef, 1 + clip_coef) * advantages)
+    return torch.min(
+        ratio * advantages, ratio.clamp(1 - clip_coef, 1 + clip_coef) * advantages
+    )
 
 
 def numpy_clip(ratio, advantages, clip_coef):
@@ -41,7 +43,9 @@ def numpy_clip(ratio, advantages, clip_coef):
 
 
 def max_clip(ratio, advantages, clip_coef):
-    return torch.max(ratio * advantages, ratio.clamp(1 - clip_coef, 1 + clip_coef) * advantages)
+    return torch.max(
+        ratio * advantages, ratio.clamp(1 - clip_coef, 1 + clip_coef) * advantages
+    )
 
 
 def only_clipped(ratio, advantages, clip_coef):
@@ -49,15 +53,21 @@ def only_clipped(ratio, advantages, clip_coef):
 
 
 def clipped_product(ratio, advantages, clip_coef):
-    return torch.min(ratio * advantages, (ratio * advantages).clamp(1 - clip_coef, 1 + clip_coef))
+    return torch.min(
+        ratio * advantages, (ratio * advantages).clamp(1 - clip_coef, 1 + clip_coef)
+    )
 
 
 def clipped_advantage(ratio, advantages, clip_coef):
-    return torch.min(ratio * advantages, ratio * advantages.clamp(1 - clip_coef, 1 + clip_coef))
+    return torch.min(
+        ratio * advantages, ratio * advantages.clamp(1 - clip_coef, 1 + clip_coef)
+    )
 
 
 def eps_range(ratio, advantages, clip_coef):
-    return torch.min(ratio * advantages, ratio.clamp(-clip_coef, clip_coef) * advantages)
+    return torch.min(
+        ratio * advantages, ratio.clamp(-clip_coef, clip_coef) * advantages
+    )
 
 
 def as_loss(ratio, advantages, clip_coef):
@@ -183,7 +193,9 @@ def learner_loop(
     return adv
 
 
-def truncation_is_termination(rewards, values, next_values, terminated, dones, gamma, lam):
+def truncation_is_termination(
+    rewards, values, next_values, terminated, dones, gamma, lam
+):
     return learner_loop(
         rewards, values, next_values, terminated, dones, gamma, lam, bootstrap=~dones
     )
@@ -204,12 +216,21 @@ def bootstraps_everywhere(rewards, values, next_values, terminated, dones, gamma
 
 def no_cut(rewards, values, next_values, terminated, dones, gamma, lam):
     return learner_loop(
-        rewards, values, next_values, terminated, dones, gamma, lam, cut=torch.zeros_like(dones)
+        rewards,
+        values,
+        next_values,
+        terminated,
+        dones,
+        gamma,
+        lam,
+        cut=torch.zeros_like(dones),
     )
 
 
 def cut_on_terminated(rewards, values, next_values, terminated, dones, gamma, lam):
-    return learner_loop(rewards, values, next_values, terminated, dones, gamma, lam, cut=terminated)
+    return learner_loop(
+        rewards, values, next_values, terminated, dones, gamma, lam, cut=terminated
+    )
 
 
 def lam_in_delta(rewards, values, next_values, terminated, dones, gamma, lam):
@@ -219,7 +240,9 @@ def lam_in_delta(rewards, values, next_values, terminated, dones, gamma, lam):
 
 
 def gamma_only(rewards, values, next_values, terminated, dones, gamma, lam):
-    return learner_loop(rewards, values, next_values, terminated, dones, gamma, lam, carry=gamma)
+    return learner_loop(
+        rewards, values, next_values, terminated, dones, gamma, lam, carry=gamma
+    )
 
 
 def forwards(rewards, values, next_values, terminated, dones, gamma, lam):
@@ -236,11 +259,16 @@ def forwards(rewards, values, next_values, terminated, dones, gamma, lam):
 def next_step_flag(rewards, values, next_values, terminated, dones, gamma, lam):
     shifted = torch.zeros_like(dones)
     shifted[:-1] = dones[1:]
-    return learner_loop(rewards, values, next_values, terminated, dones, gamma, lam, cut=shifted)
+    return learner_loop(
+        rewards, values, next_values, terminated, dones, gamma, lam, cut=shifted
+    )
 
 
 def value_targets(rewards, values, next_values, terminated, dones, gamma, lam):
-    return explicit_sum_gae(rewards, values, next_values, terminated, dones, gamma, lam) + values
+    return (
+        explicit_sum_gae(rewards, values, next_values, terminated, dones, gamma, lam)
+        + values
+    )
 
 
 @pytest.mark.parametrize("fn", [explicit_sum_gae, numpy_gae, learner_loop])

@@ -72,13 +72,19 @@ WRONG = {
         ),
         "all N directions were used",
     ),
-    "r_plus_only": (lambda **a: loop_step(**a, rank=lambda rp, rm: rp), "ranked by r+ alone"),
+    "r_plus_only": (
+        lambda **a: loop_step(**a, rank=lambda rp, rm: rp),
+        "ranked by r+ alone",
+    ),
     "by_difference": (
         lambda **a: loop_step(**a, rank=lambda rp, rm: abs(rp - rm)),
         "ranked by |r+ - r-|",
     ),
     "sign_flipped": (lambda **a: loop_step(**a, sign=-1.0), "sign is flipped"),
-    "std_over_all": (lambda **a: loop_step(**a, std_over_all=True), "over all 2N returns"),
+    "std_over_all": (
+        lambda **a: loop_step(**a, std_over_all=True),
+        "over all 2N returns",
+    ),
     "sample_std": (lambda **a: loop_step(**a, ddof=1), "ddof=1"),
     "divided_by_n": (
         lambda r_plus, r_minus, deltas, b, step_size: (

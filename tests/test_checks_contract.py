@@ -10,7 +10,9 @@ import pytest
 
 from rlbook import checks
 
-GRADERS = [getattr(checks, name) for name in sorted(dir(checks)) if name.startswith("check_")]
+GRADERS = [
+    getattr(checks, name) for name in sorted(dir(checks)) if name.startswith("check_")
+]
 
 
 def test_every_chapter_grader_is_found() -> None:

@@ -56,7 +56,9 @@ def _flatten(trajectory):
 @pytest.mark.parametrize("render_mode", [None, "rgb_array"])
 @pytest.mark.parametrize("env_id", IDS)
 def test_passes_gymnasiums_env_checker_without_warnings(env_id, render_mode):
-    env = gym.make(env_id, render_mode=render_mode).unwrapped  # unwrapped, with its spec
+    env = gym.make(
+        env_id, render_mode=render_mode
+    ).unwrapped  # unwrapped, with its spec
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         check_env(env)
@@ -82,7 +84,13 @@ def test_make_vec_sync_steps_a_batch(env_id):
     envs.action_space.seed(0)
     for _ in range(30):
         obs, rewards, terminated, truncated, _ = envs.step(envs.action_space.sample())
-    assert obs.shape[0] == rewards.shape[0] == terminated.shape[0] == truncated.shape[0] == 8
+    assert (
+        obs.shape[0]
+        == rewards.shape[0]
+        == terminated.shape[0]
+        == truncated.shape[0]
+        == 8
+    )
     envs.close()
 
 
@@ -93,7 +101,8 @@ def test_registration_is_idempotent_and_sets_time_limits():
 
 
 @pytest.mark.parametrize(
-    ("env_id", "shape"), [(CONTINUOUS_CARTPOLE_ID, (400, 600, 3)), (PIXELCOPTER_ID, (384, 384, 3))]
+    ("env_id", "shape"),
+    [(CONTINUOUS_CARTPOLE_ID, (400, 600, 3)), (PIXELCOPTER_ID, (384, 384, 3))],
 )
 def test_render_rgb_array_shape_and_dtype(env_id, shape):
     env = gym.make(env_id, render_mode="rgb_array")
@@ -101,7 +110,9 @@ def test_render_rgb_array_shape_and_dtype(env_id, shape):
     frame = env.render()
     assert frame.shape == shape
     assert frame.dtype == np.uint8
-    assert len(np.unique(frame.reshape(-1, 3), axis=0)) >= 3  # background and two objects
+    assert (
+        len(np.unique(frame.reshape(-1, 3), axis=0)) >= 3
+    )  # background and two objects
 
 
 # --- ContinuousCartPole -------------------------------------------------------------------
@@ -120,7 +131,9 @@ def test_continuous_cartpole_matches_gymnasium_cartpole_step_by_step():
         done = False
         while not done:
             push_right = int(rng.integers(0, 2))
-            step_ours = ours.step(np.array([1.0 if push_right else -1.0], dtype=np.float32))
+            step_ours = ours.step(
+                np.array([1.0 if push_right else -1.0], dtype=np.float32)
+            )
             step_theirs = theirs.step(push_right)
             np.testing.assert_allclose(step_ours[0], step_theirs[0], rtol=0, atol=1e-6)
             assert step_ours[1:4] == step_theirs[1:4]  # reward, terminated, truncated
@@ -140,7 +153,9 @@ def test_continuous_cartpole_full_push_right_moves_the_cart_right():
         x_dots.append(obs[1])
         thetas.append(obs[2])
     assert len(xs) > 5
-    assert np.all(np.diff(x_dots) > 0)  # constant force: the cart keeps accelerating right
+    assert np.all(
+        np.diff(x_dots) > 0
+    )  # constant force: the cart keeps accelerating right
     assert xs[-1] > xs[0]
     assert thetas[-1] < thetas[0]  # and the pole falls back, to the left
 
@@ -149,7 +164,9 @@ def test_continuous_cartpole_clips_actions_and_scales_force():
     a, b, c = ContinuousCartPoleEnv(), ContinuousCartPoleEnv(), ContinuousCartPoleEnv()
     for env in (a, b, c):
         env.reset(seed=3)
-    np.testing.assert_array_equal(a.step(np.array([5.0]))[0], b.step(np.array([1.0]))[0])
+    np.testing.assert_array_equal(
+        a.step(np.array([5.0]))[0], b.step(np.array([1.0]))[0]
+    )
     zero = c.step(np.array([0.0], dtype=np.float32))[0]
     half = ContinuousCartPoleEnv()
     half.reset(seed=3)
@@ -168,14 +185,18 @@ def test_continuous_cartpole_terminates_past_the_angle_limit_and_truncates_at_50
     while not (terminated or truncated):
         # Push towards the side the pole leans to (a PD rule): it balances for 500 steps.
         force = np.tanh(3 * (obs[2] + 0.5 * obs[3] + 0.05 * obs[1] + 0.01 * obs[0]))
-        obs, reward, terminated, truncated, _ = env.step(np.array([force], dtype=np.float32))
+        obs, reward, terminated, truncated, _ = env.step(
+            np.array([force], dtype=np.float32)
+        )
         assert reward == 1.0
         steps += 1
     assert (steps, terminated, truncated) == (500, False, True)
 
     obs, _ = env.reset(seed=0)
     for _ in range(500):
-        obs, reward, terminated, truncated, _ = env.step(np.array([-1.0], dtype=np.float32))
+        obs, reward, terminated, truncated, _ = env.step(
+            np.array([-1.0], dtype=np.float32)
+        )
         if terminated:
             break
     assert terminated and not truncated and reward == 1.0
@@ -226,7 +247,9 @@ def test_pixelcopter_rewards_are_passes_or_a_crash():
     for seed in range(20):
         _, rewards, terminated = _episode(env, hover_policy, seed)
         seen.update(rewards)
-        assert terminated and rewards[-1] == -5.0  # the crash, and only the crash, costs 5
+        assert (
+            terminated and rewards[-1] == -5.0
+        )  # the crash, and only the crash, costs 5
         assert all(r >= 0 for r in rewards[:-1])
     assert seen <= {0.0, 1.0, 2.0, -5.0}
     assert {0.0, 1.0, -5.0} <= seen
@@ -262,12 +285,16 @@ def test_pixelcopter_observations_follow_ples_momentum_update():
         # The gap is always 0.5 H = 24 px tall, and the gate's block 9 px.
         assert math.isclose(new[2] + new[3], 24.0, rel_tol=1e-6)
         assert math.isclose(new[6] - new[5], 9.0, rel_tol=1e-6)
-        assert 0 < new[4] <= 56  # the next gate is ahead of the copter, at most 1.5 W - 16 px
+        assert (
+            0 < new[4] <= 56
+        )  # the next gate is ahead of the copter, at most 1.5 W - 16 px
         obs = new
 
 
 def test_pixelcopter_truncates_at_the_time_limit_without_crashing():
-    env = gym.make(PIXELCOPTER_ID, max_episode_steps=30)  # hover survives at least 40 steps
+    env = gym.make(
+        PIXELCOPTER_ID, max_episode_steps=30
+    )  # hover survives at least 40 steps
     length, _, terminated = _episode(env, hover_policy, seed=0)
     assert length == 30 and not terminated
 

@@ -61,7 +61,9 @@ def case(name: str) -> tuple[TabularMDP, torch.Tensor]:
 
 @pytest.mark.parametrize("gamma", [1.0, 0.9])
 @pytest.mark.parametrize("name", list(CASES))
-def test_exact_gradient_matches_central_finite_differences(name: str, gamma: float) -> None:
+def test_exact_gradient_matches_central_finite_differences(
+    name: str, gamma: float
+) -> None:
     mdp, theta = case(name)
     grad = exact_gradient(mdp, theta, gamma=gamma)
     eps = 1e-6
@@ -99,10 +101,15 @@ def enumerate_return(mdp: TabularMDP, theta: torch.Tensor, gamma: float) -> floa
 @pytest.mark.parametrize("gamma", [1.0, 0.8])
 @pytest.mark.parametrize(
     "mdp",
-    [random_mdp(num_states=2, num_actions=2, horizon=3, seed=7), chain_mdp(3, horizon=4)],
+    [
+        random_mdp(num_states=2, num_actions=2, horizon=3, seed=7),
+        chain_mdp(3, horizon=4),
+    ],
     ids=["random-2x2-h3", "chain-3-h4"],
 )
-def test_expected_return_matches_brute_force_enumeration(mdp: TabularMDP, gamma: float) -> None:
+def test_expected_return_matches_brute_force_enumeration(
+    mdp: TabularMDP, gamma: float
+) -> None:
     theta = random_theta(mdp, seed=3)
     assert expected_return(mdp, theta, gamma=gamma).item() == pytest.approx(
         enumerate_return(mdp, theta, gamma), rel=1e-12, abs=1e-12
@@ -117,14 +124,18 @@ def test_backward_dp_agrees_with_forward_dp_and_policy_gradient_theorem(
     mdp, theta = case(name)
     V, Q = value_functions(mdp, theta, gamma=gamma)
     # J = E[V_0(s_0)]: backward DP against forward DP.
-    assert (mdp.mu0 @ V[0]).item() == pytest.approx(expected_return(mdp, theta, gamma).item())
+    assert (mdp.mu0 @ V[0]).item() == pytest.approx(
+        expected_return(mdp, theta, gamma).item()
+    )
     # Policy gradient theorem for the tabular softmax (Sutton et al., 2000):
     # ∂J/∂θ[s, a] = Σ_t γ^t d_t(s) π(a|s) (Q_t(s, a) − V_t(s)), against autograd.
     d = state_distributions(mdp, theta)
     pi = policy_probs(theta)
     discounts = gamma ** torch.arange(mdp.horizon, dtype=torch.float64)
     pgt = torch.einsum("t,ts,sa,tsa->sa", discounts, d, pi, Q - V[..., None])
-    torch.testing.assert_close(pgt, exact_gradient(mdp, theta, gamma), rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(
+        pgt, exact_gradient(mdp, theta, gamma), rtol=1e-10, atol=1e-12
+    )
 
 
 def test_grad_log_probs_matches_autograd() -> None:
@@ -136,7 +147,9 @@ def test_grad_log_probs_matches_autograd() -> None:
     assert scores.shape == (6, mdp.num_states, mdp.num_actions)
     for i in range(6):
         th = theta.clone().requires_grad_(True)
-        (expected,) = torch.autograd.grad(torch.log_softmax(th, -1)[states[i], actions[i]], th)
+        (expected,) = torch.autograd.grad(
+            torch.log_softmax(th, -1)[states[i], actions[i]], th
+        )
         torch.testing.assert_close(scores[i], expected)
 
 
@@ -186,7 +199,9 @@ def test_mean_sampled_return_matches_expected_return(
 ) -> None:
     mdp, theta = case(name)
     traj = samples[name]
-    returns = (gamma ** torch.arange(mdp.horizon, dtype=torch.float64) * traj.rewards).sum(1)
+    returns = (
+        gamma ** torch.arange(mdp.horizon, dtype=torch.float64) * traj.rewards
+    ).sum(1)
     se = returns.std() / math.sqrt(len(returns))
     exact = expected_return(mdp, theta, gamma=gamma)
     assert abs(returns.mean() - exact) < 4 * se
@@ -198,7 +213,9 @@ def test_state_frequencies_match_state_distributions(
 ) -> None:
     mdp, theta = case(name)
     traj = samples[name]
-    freq = torch.nn.functional.one_hot(traj.states, mdp.num_states).double().mean(0)  # (H, S)
+    freq = (
+        torch.nn.functional.one_hot(traj.states, mdp.num_states).double().mean(0)
+    )  # (H, S)
     d = state_distributions(mdp, theta)
     se = (d * (1 - d) / NUM_SAMPLES).sqrt()
     assert ((freq - d).abs() <= 4 * se + 1e-12).all()
@@ -228,17 +245,25 @@ def make_baseline(kind: str, mdp: TabularMDP, theta: torch.Tensor, gamma: float)
 @pytest.mark.parametrize(("weights", "baseline", "gamma"), UNBIASED)
 @pytest.mark.parametrize("name", list(CASES))
 def test_estimators_are_unbiased(
-    samples: dict[str, Trajectories], name: str, weights: str, baseline: str, gamma: float
+    samples: dict[str, Trajectories],
+    name: str,
+    weights: str,
+    baseline: str,
+    gamma: float,
 ) -> None:
     mdp, theta = case(name)
     b = make_baseline(baseline, mdp, theta, gamma)
-    estimates = gradient_estimates(mdp, theta, samples[name], weights, baseline=b, gamma=gamma)
+    estimates = gradient_estimates(
+        mdp, theta, samples[name], weights, baseline=b, gamma=gamma
+    )
     stats = estimator_stats(estimates, exact=exact_gradient(mdp, theta, gamma=gamma))
     assert stats.max_abs_z < 4
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_action_dependent_baseline_is_biased(samples: dict[str, Trajectories], name: str) -> None:
+def test_action_dependent_baseline_is_biased(
+    samples: dict[str, Trajectories], name: str
+) -> None:
     mdp, theta = case(name)
     Q = value_functions(mdp, theta).Q
     exact = exact_gradient(mdp, theta)
@@ -246,7 +271,9 @@ def test_action_dependent_baseline_is_biased(samples: dict[str, Trajectories], n
         estimates = gradient_estimates(mdp, theta, samples[name], weights, baseline=Q)
         assert estimator_stats(estimates, exact=exact).max_abs_z > 10
     # With reward-to-go, E[∇log π_t (G_t − Q_t)] = 0 step by step: the estimator's mean is zero.
-    estimates = gradient_estimates(mdp, theta, samples[name], "reward_to_go", baseline=Q)
+    estimates = gradient_estimates(
+        mdp, theta, samples[name], "reward_to_go", baseline=Q
+    )
     assert estimator_stats(estimates, exact=torch.zeros_like(exact)).max_abs_z < 4
 
 
@@ -263,10 +290,14 @@ def test_reward_to_go_has_lower_variance_than_full_return(
 def test_estimator_stats_z_score_on_constant_estimates() -> None:
     estimates = torch.tensor([[1.0, 2.0], [1.0, 4.0], [1.0, 6.0]])
     stats = estimator_stats(estimates, exact=torch.tensor([1.0, 4.0]))
-    torch.testing.assert_close(stats.mean, torch.tensor([1.0, 4.0], dtype=torch.float64))
+    torch.testing.assert_close(
+        stats.mean, torch.tensor([1.0, 4.0], dtype=torch.float64)
+    )
     assert stats.total_variance == pytest.approx(4.0)
     assert stats.max_abs_z == 0.0
-    assert estimator_stats(estimates, exact=torch.tensor([1.5, 4.0])).max_abs_z == math.inf
+    assert (
+        estimator_stats(estimates, exact=torch.tensor([1.5, 4.0])).max_abs_z == math.inf
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -49,7 +49,9 @@ def random_rollout(seed: int, padding: bool = True) -> dict[str, torch.Tensor]:
                 if rand() < 0.5:
                     terminated[t, i] = True
                 if rand() < 0.4:
-                    truncated[t, i] = True  # sometimes both, as when a pole falls at the limit
+                    truncated[t, i] = (
+                        True  # sometimes both, as when a pole falls at the limit
+                    )
                 if not terminated[t, i]:
                     truncated[t, i] = True
                 if padding and rand() < 0.5 and t + 1 < T:
@@ -109,7 +111,8 @@ def loop_gae(case: dict, gamma: float, lam: float) -> torch.Tensor:
                 continue
             end = episode_end(case, t, i)
             out[t, i] = sum(
-                (gamma * lam) ** (k - t) * float(deltas[k, i]) for k in range(t, end + 1)
+                (gamma * lam) ** (k - t) * float(deltas[k, i])
+                for k in range(t, end + 1)
             )
     return out
 
@@ -179,7 +182,9 @@ def test_lambda_one_on_terminated_episodes_is_the_plain_return_minus_v() -> None
     advantages, returns = gae(
         rewards,
         values,
-        torch.tensor([[-1.0], [2.0], [123.0]], dtype=torch.float64),  # 123 is never read
+        torch.tensor(
+            [[-1.0], [2.0], [123.0]], dtype=torch.float64
+        ),  # 123 is never read
         terminated,
         torch.zeros_like(terminated),
         gamma=g,
@@ -249,7 +254,9 @@ def test_truncation_bootstraps_and_termination_does_not() -> None:
 
     assert one_step(terminated=False, truncated=True) == 1.0 + 0.5 * 10.0
     assert one_step(terminated=True, truncated=False) == 1.0
-    assert one_step(terminated=True, truncated=True) == 1.0  # a terminal state is terminal
+    assert (
+        one_step(terminated=True, truncated=True) == 1.0
+    )  # a terminal state is terminal
     # the end of the rollout (neither flag) bootstraps too
     assert one_step(terminated=False, truncated=False) == 1.0 + 0.5 * 10.0
 
@@ -318,7 +325,9 @@ def test_successor_values_bad_input() -> None:
     with pytest.raises(ValueError, match="final_values"):
         successor_values(values, torch.zeros(2), torch.zeros(3, 3), values.bool())
     with pytest.raises(ValueError, match="dones"):
-        successor_values(values, torch.zeros(2), values, torch.zeros(2, 2, dtype=torch.bool))
+        successor_values(
+            values, torch.zeros(2), values, torch.zeros(2, 2, dtype=torch.bool)
+        )
     with pytest.raises(ValueError, match="values"):
         successor_values(torch.zeros(3), torch.zeros(2), values, values.bool())
 
@@ -340,7 +349,9 @@ def good_args() -> dict:
     )
 
 
-@pytest.mark.parametrize("name", ["values", "next_values", "terminated", "truncated", "mask"])
+@pytest.mark.parametrize(
+    "name", ["values", "next_values", "terminated", "truncated", "mask"]
+)
 def test_gae_rejects_mismatched_shapes_naming_the_argument(name: str) -> None:
     args = good_args()
     args[name] = args[name][:-1]

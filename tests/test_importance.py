@@ -56,7 +56,9 @@ def all_trajectories(mdp: exact.TabularMDP, theta: torch.Tensor):
             actions = actions.repeat_interleave(S, 0)
             keep = prob > 0
             states, actions, prob = states[keep], actions[keep], prob[keep]
-    traj = exact.Trajectories(states=states, actions=actions, rewards=mdp.R[states, actions])
+    traj = exact.Trajectories(
+        states=states, actions=actions, rewards=mdp.R[states, actions]
+    )
     return traj, prob
 
 
@@ -84,19 +86,25 @@ def test_importance_weights_are_the_ratio_of_probabilities() -> None:
     assert abs((Q_BEHAVIOUR * w).sum().item() - 1.0) < 1e-15
 
 
-def test_weights_of_tiny_probabilities_are_finite_where_the_naive_ratio_is_nan() -> None:
+def test_weights_of_tiny_probabilities_are_finite_where_the_naive_ratio_is_nan() -> (
+    None
+):
     log_p = torch.tensor([-800.0, -1000.0, -5.0], dtype=torch.float64)
     log_q = torch.tensor([-801.0, -999.0, -5.0], dtype=torch.float64)
     assert torch.isnan(torch.exp(log_p) / torch.exp(log_q)).any()  # the trap
     w = importance_weights(log_p, log_q)
-    assert torch.allclose(w, torch.tensor([np.e, np.exp(-1.0), 1.0], dtype=torch.float64))
+    assert torch.allclose(
+        w, torch.tensor([np.e, np.exp(-1.0), 1.0], dtype=torch.float64)
+    )
     # float32 too, where exp underflows already below about -104
     w32 = importance_weights(log_p.float(), log_q.float())
     assert w32.dtype == torch.float32 and torch.isfinite(w32).all()
 
 
 def test_target_with_probability_zero_gets_weight_zero() -> None:
-    w = importance_weights(torch.tensor([float("-inf"), 0.0]), torch.tensor([-1.0, -1.0]))
+    w = importance_weights(
+        torch.tensor([float("-inf"), 0.0]), torch.tensor([-1.0, -1.0])
+    )
     assert w.tolist() == [0.0, pytest.approx(np.e)]
 
 
@@ -110,7 +118,9 @@ def test_weights_are_differentiable_in_the_target() -> None:
     assert torch.allclose(g, expected.double(), atol=1e-15)
 
 
-def test_trajectory_weights_equal_the_ratio_of_trajectory_probabilities(small_mdp) -> None:
+def test_trajectory_weights_equal_the_ratio_of_trajectory_probabilities(
+    small_mdp,
+) -> None:
     # the dynamics cancel: the library never sees mu0 or P, the enumeration does
     mdp, theta, theta_new, traj, prob, log_t, log_b = small_mdp
     _, prob_new = all_trajectories(mdp, theta_new)  # same listing order, other policy
@@ -123,7 +133,9 @@ def test_trajectory_weights_of_a_long_episode_do_not_underflow() -> None:
     log_q = torch.full((2, 2000), np.log(0.3), dtype=torch.float64)
     log_p = log_q + torch.tensor([[0.001], [-0.001]], dtype=torch.float64)
     W = trajectory_weights(log_p, log_q)
-    assert torch.allclose(W, torch.tensor([np.exp(2.0), np.exp(-2.0)], dtype=torch.float64))
+    assert torch.allclose(
+        W, torch.tensor([np.exp(2.0), np.exp(-2.0)], dtype=torch.float64)
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -152,7 +164,9 @@ def test_weighted_is_estimate_is_biased_but_the_bias_shrinks() -> None:
     for n in (1, 2, 3, 4):
         idx = torch.tensor(list(itertools.product(range(6), repeat=n)))
         prob = Q_BEHAVIOUR[idx].prod(1)
-        estimates = torch.stack([weighted_is_estimate(w_all[i], F_VALUES[i]) for i in idx])
+        estimates = torch.stack(
+            [weighted_is_estimate(w_all[i], F_VALUES[i]) for i in idx]
+        )
         biases.append(((prob * estimates).sum() - target).abs().item())
     # n = 1: the weight cancels, the estimate is f(x) with x ~ q, so the bias is E_q f - E_p f
     assert abs(biases[0] - abs((Q_BEHAVIOUR * F_VALUES).sum() - target)) < 1e-14
@@ -160,7 +174,9 @@ def test_weighted_is_estimate_is_biased_but_the_bias_shrinks() -> None:
 
 
 def test_weighted_is_estimate_is_a_weighted_average() -> None:
-    w = torch.tensor([1e300, 3e300, 0.0], dtype=torch.float64)  # would overflow when summed
+    w = torch.tensor(
+        [1e300, 3e300, 0.0], dtype=torch.float64
+    )  # would overflow when summed
     f = torch.tensor([[1.0, 2.0], [5.0, -2.0], [100.0, 7.0]], dtype=torch.float64)
     assert torch.allclose(
         weighted_is_estimate(w, f), torch.tensor([4.0, -1.0], dtype=torch.float64)
@@ -196,7 +212,9 @@ def test_per_decision_matches_a_loop_and_special_cases(small_mdp) -> None:
     assert torch.allclose(per_decision_is(traj.rewards, log_t, log_b, gamma), expected)
     # H = 1: per-decision and ordinary IS coincide
     one = per_decision_is(traj.rewards[:, :1], log_t[:, :1], log_b[:, :1])
-    assert torch.allclose(one, trajectory_weights(log_t[:, :1], log_b[:, :1]) * traj.rewards[:, 0])
+    assert torch.allclose(
+        one, trajectory_weights(log_t[:, :1], log_b[:, :1]) * traj.rewards[:, 0]
+    )
     # a reward only at the last step: they coincide too
     last = torch.zeros_like(traj.rewards)
     last[:, -1] = traj.rewards[:, -1]
@@ -248,19 +266,37 @@ def test_ess_approaches_m_over_the_second_moment_of_the_weights() -> None:
             lambda: importance_weights(torch.tensor([float("inf")]), torch.zeros(1)),
             "cannot be \\+inf",
         ),
-        (lambda: importance_weights("a", torch.zeros(1)), "log_p_target: expected a real array"),
+        (
+            lambda: importance_weights("a", torch.zeros(1)),
+            "log_p_target: expected a real array",
+        ),
         (lambda: trajectory_weights(torch.tensor(0.0), torch.tensor(0.0)), "time axis"),
         (lambda: is_estimate(torch.ones(3), torch.ones(4)), "values: expected shape"),
-        (lambda: is_estimate(torch.ones(3, 1), torch.ones(3)), "weights: expected shape"),
-        (lambda: is_estimate(-torch.ones(3), torch.ones(3)), "cannot be negative"),
-        (lambda: weighted_is_estimate(torch.zeros(3), torch.ones(3)), "all weights are zero"),
-        (lambda: weighted_is_estimate(torch.tensor([1.0, float("inf")]), torch.ones(2)), "inf"),
         (
-            lambda: per_decision_is(torch.zeros(2, 3), torch.zeros(2, 3), torch.zeros(2, 3), 1.5),
+            lambda: is_estimate(torch.ones(3, 1), torch.ones(3)),
+            "weights: expected shape",
+        ),
+        (lambda: is_estimate(-torch.ones(3), torch.ones(3)), "cannot be negative"),
+        (
+            lambda: weighted_is_estimate(torch.zeros(3), torch.ones(3)),
+            "all weights are zero",
+        ),
+        (
+            lambda: weighted_is_estimate(
+                torch.tensor([1.0, float("inf")]), torch.ones(2)
+            ),
+            "inf",
+        ),
+        (
+            lambda: per_decision_is(
+                torch.zeros(2, 3), torch.zeros(2, 3), torch.zeros(2, 3), 1.5
+            ),
             "gamma",
         ),
         (
-            lambda: per_decision_is(torch.zeros(2, 4), torch.zeros(2, 3), torch.zeros(2, 3)),
+            lambda: per_decision_is(
+                torch.zeros(2, 4), torch.zeros(2, 3), torch.zeros(2, 3)
+            ),
             "rewards: expected",
         ),
         (

@@ -23,7 +23,9 @@ def linear_softmax_case(seed: int, shape=(12,), d: int = 3, k: int = 4):
 
 
 def log_probs_of(theta, x, actions):
-    return torch.log_softmax(x @ theta, dim=-1).gather(-1, actions[..., None]).squeeze(-1)
+    return (
+        torch.log_softmax(x @ theta, dim=-1).gather(-1, actions[..., None]).squeeze(-1)
+    )
 
 
 def hand_score(theta, x, actions):
@@ -116,7 +118,9 @@ def test_mask_excludes_steps() -> None:
     other_weights[~mask] = torch.randn(int((~mask).sum()), dtype=torch.float64) * 100
     other_log_probs = log_probs.detach().clone()
     other_log_probs[~mask] = -50.0
-    assert pg_loss(other_log_probs, other_weights, mask).item() == pytest.approx(loss.item())
+    assert pg_loss(other_log_probs, other_weights, mask).item() == pytest.approx(
+        loss.item()
+    )
 
 
 def test_all_true_mask_is_the_plain_mean() -> None:
@@ -143,7 +147,9 @@ def test_bad_mask_is_named() -> None:
     with pytest.raises(ValueError, match="mask"):
         pg_loss(torch.zeros(4, 2), torch.zeros(4, 2), torch.ones(4, dtype=torch.bool))
     with pytest.raises(ValueError, match="mask"):
-        pg_loss(torch.zeros(4, 2), torch.zeros(4, 2), torch.zeros(4, 2, dtype=torch.bool))
+        pg_loss(
+            torch.zeros(4, 2), torch.zeros(4, 2), torch.zeros(4, 2, dtype=torch.bool)
+        )
 
 
 def test_nan_weights_are_rejected() -> None:

@@ -19,7 +19,9 @@ def cells(path: Path) -> list[dict]:
 
 
 def source(cell: dict) -> str:
-    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+    return (
+        "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+    )
 
 
 def toc_files() -> list[str]:
@@ -41,13 +43,19 @@ def test_first_cell_installs_rlbook_on_colab_only(path):
     first = cells(path)[0]
     text = source(first)
     assert first["cell_type"] == "code"
-    assert "remove-cell" in first.get("metadata", {}).get("tags", []), "hide it in the HTML"
+    assert "remove-cell" in first.get("metadata", {}).get("tags", []), (
+        "hide it in the HTML"
+    )
     assert 'if "google.colab" in sys.modules:' in text, "must do nothing outside Colab"
     repo = CONFIG["repository"]["url"]
     branch = CONFIG["repository"]["branch"]
     installs = re.findall(r"%pip install .*", text)
     assert installs, "no %pip install"
-    assert all(f"git+{repo}@{branch}" in line for line in installs), (installs, repo, branch)
+    assert all(f"git+{repo}@{branch}" in line for line in installs), (
+        installs,
+        repo,
+        branch,
+    )
     # Colab's torch and numpy are kept: reinstalling them forces a runtime restart
     for forbidden in ("torch", "numpy", "--upgrade", "-U ", "--force-reinstall"):
         assert all(forbidden not in line for line in installs), (forbidden, installs)
@@ -73,9 +81,9 @@ def test_chapter_has_exercises_solutions_and_checks(path):
     solved = set(re.findall(r"```\{solution(?:-start)?\} (\S+)", text))
     assert set(exercises) <= solved, f"no solution for {set(exercises) - solved}"
     code = [source(c) for c in cells(path) if c["cell_type"] == "code"]
-    assert any("rlbook.checks" in c or "from rlbook.checks import" in c for c in code), (
-        "at least one code exercise is graded by rlbook.checks"
-    )
+    assert any(
+        "rlbook.checks" in c or "from rlbook.checks import" in c for c in code
+    ), "at least one code exercise is graded by rlbook.checks"
     hidden_asserts = [
         c
         for c in cells(path)

@@ -39,7 +39,11 @@ def _seed() -> None:
 def test_mlp_layers_and_activations() -> None:
     net = mlp([3, 8, 5, 2])
     linears = [m for m in net if isinstance(m, nn.Linear)]
-    assert [(m.in_features, m.out_features) for m in linears] == [(3, 8), (8, 5), (5, 2)]
+    assert [(m.in_features, m.out_features) for m in linears] == [
+        (3, 8),
+        (8, 5),
+        (5, 2),
+    ]
     assert [type(m) for m in net] == [nn.Linear, nn.Tanh, nn.Linear, nn.Tanh, nn.Linear]
     assert net(torch.zeros(7, 3)).shape == (7, 2)
 
@@ -167,7 +171,9 @@ def test_gaussian_log_prob_sums_the_closed_form_over_action_dimensions() -> None
     mu = policy(obs).detach()
     sigma = math.exp(-0.3)
     closed_form = (
-        -0.5 * ((actions - mu) / sigma) ** 2 - math.log(sigma) - 0.5 * math.log(2 * math.pi)
+        -0.5 * ((actions - mu) / sigma) ** 2
+        - math.log(sigma)
+        - 0.5 * math.log(2 * math.pi)
     ).sum(-1)
     torch.testing.assert_close(policy.dist(obs).log_prob(actions).detach(), closed_form)
 
@@ -198,7 +204,9 @@ def test_gaussian_log_std_is_a_trained_state_independent_parameter() -> None:
     assert any(p is policy.log_std for p in policy.parameters())
     torch.testing.assert_close(policy.log_std.detach(), torch.full((2,), -1.0))
     dist = policy.dist(torch.randn(5, 3))
-    torch.testing.assert_close(dist.base_dist.scale.detach(), torch.full((5, 2), math.exp(-1.0)))
+    torch.testing.assert_close(
+        dist.base_dist.scale.detach(), torch.full((5, 2), math.exp(-1.0))
+    )
     dist.log_prob(torch.zeros(5, 2)).sum().backward()
     assert policy.log_std.grad is not None and torch.all(policy.log_std.grad != 0)
 

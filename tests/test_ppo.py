@@ -25,7 +25,13 @@ from rlbook.algos.ppo import (
     ppo_advantages,
     train_ppo,
 )
-from rlbook.losses import approx_kl, clip_fraction, importance_ratio, pg_loss, ppo_clip_loss
+from rlbook.losses import (
+    approx_kl,
+    clip_fraction,
+    importance_ratio,
+    pg_loss,
+    ppo_clip_loss,
+)
 from rlbook.policies import CategoricalPolicy, GaussianPolicy, ValueNet, mlp
 from rlbook.rollout import collect, evaluate
 
@@ -34,14 +40,24 @@ from rlbook.rollout import collect, evaluate
 # ---------------------------------------------------------------------------------------------
 
 EPS = 0.2
-RATIOS = [0.5, 0.75, 0.9, 1.0, 1.1, 1.25, 1.6]  # both sides of 1 -/+ EPS, never on the edge
+RATIOS = [
+    0.5,
+    0.75,
+    0.9,
+    1.0,
+    1.1,
+    1.25,
+    1.6,
+]  # both sides of 1 -/+ EPS, never on the edge
 ADVANTAGES = [2.0, 0.3, -0.4, -1.5]
 
 
 def ratio_grid() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """new log-probs (leaf), old log-probs, advantages and ratios over RATIOS x ADVANTAGES."""
     ratios = torch.tensor([r for r in RATIOS for _ in ADVANTAGES], dtype=torch.float64)
-    advantages = torch.tensor([a for _ in RATIOS for a in ADVANTAGES], dtype=torch.float64)
+    advantages = torch.tensor(
+        [a for _ in RATIOS for a in ADVANTAGES], dtype=torch.float64
+    )
     old = torch.linspace(-3.0, -0.1, len(ratios), dtype=torch.float64)
     new = (old + ratios.log()).requires_grad_(True)
     return new, old, advantages, ratios
@@ -60,7 +76,9 @@ def test_clip_loss_value_is_minus_the_mean_of_the_pessimistic_term() -> None:
 def test_clip_gradient_is_zero_exactly_where_the_clip_is_active() -> None:
     new, old, advantages, ratios = ratio_grid()
     (grad,) = torch.autograd.grad(ppo_clip_loss(new, old, advantages, EPS), new)
-    active = ((ratios > 1 + EPS) & (advantages > 0)) | ((ratios < 1 - EPS) & (advantages < 0))
+    active = ((ratios > 1 + EPS) & (advantages > 0)) | (
+        (ratios < 1 - EPS) & (advantages < 0)
+    )
     assert active.any() and (~active).any()
     assert torch.all(grad[active] == 0.0)
     # elsewhere: the gradient of -mean(rho A) with respect to log pi, -rho A / B, never zero
@@ -69,7 +87,9 @@ def test_clip_gradient_is_zero_exactly_where_the_clip_is_active() -> None:
     torch.testing.assert_close(grad[~active], expected[~active])
     # moves that make the objective worse are never clipped: rho > 1 + eps with A < 0 and
     # rho < 1 - eps with A > 0 keep their gradient
-    worse = ((ratios > 1 + EPS) & (advantages < 0)) | ((ratios < 1 - EPS) & (advantages > 0))
+    worse = ((ratios > 1 + EPS) & (advantages < 0)) | (
+        (ratios < 1 - EPS) & (advantages > 0)
+    )
     assert worse.any() and torch.all(grad[worse] != 0.0)
 
 
@@ -120,8 +140,12 @@ def test_importance_ratio_works_in_log_space() -> None:
 
 def test_approx_kl_estimates_the_exact_kl() -> None:
     gen = torch.Generator().manual_seed(1)
-    old_dist = torch.distributions.Categorical(logits=torch.tensor([0.5, -0.2, 1.0, 0.0]))
-    new_dist = torch.distributions.Categorical(logits=torch.tensor([0.2, 0.3, 0.6, -0.4]))
+    old_dist = torch.distributions.Categorical(
+        logits=torch.tensor([0.5, -0.2, 1.0, 0.0])
+    )
+    new_dist = torch.distributions.Categorical(
+        logits=torch.tensor([0.2, 0.3, 0.6, -0.4])
+    )
     n = 200_000
     actions = torch.multinomial(old_dist.probs, n, replacement=True, generator=gen)
     old_lp, new_lp = old_dist.log_prob(actions), new_dist.log_prob(actions)
@@ -204,7 +228,9 @@ def test_truncation_bootstraps_from_the_final_observation(mode) -> None:
     assert torch.all(rollout.final_obs[truncated][:, 0] == LIMIT)
 
     value_fn = AffineValue()
-    values, _, right = ppo_advantages(rollout, value_fn, GAMMA, LAM, handle_truncation=True)
+    values, _, right = ppo_advantages(
+        rollout, value_fn, GAMMA, LAM, handle_truncation=True
+    )
     _, _, wrong = ppo_advantages(rollout, value_fn, GAMMA, LAM, handle_truncation=False)
     v_final = 2.0 + LIMIT
     # at a truncated step the target is r + gamma V(final obs); the bug drops gamma V(final obs)
@@ -225,7 +251,9 @@ def test_truncation_bootstraps_from_the_final_observation(mode) -> None:
             # the episode of step t ends at the first truncation from t on
             first_cut = next((e for e in range(t, T) if truncated[e, i]), None)
             expected = (
-                0.0 if first_cut is None else (GAMMA * LAM) ** (first_cut - t) * GAMMA * v_final
+                0.0
+                if first_cut is None
+                else (GAMMA * LAM) ** (first_cut - t) * GAMMA * v_final
             )
             assert float(right[t, i] - wrong[t, i]) == pytest.approx(expected, rel=1e-5)
     assert values.shape == (T, N)
@@ -266,7 +294,9 @@ def test_ppo_solves_cartpole(make_config, seed: int) -> None:
     # here, medians about 7,600; the budget, 50,000 steps, is the benchmark's target
     cfg = make_config(seed=seed, eval_every=2500, stop_at_eval=475)
     history = train_ppo("CartPole-v1", cfg)
-    assert history.first_reach("eval_mean", 475) <= cfg.total_steps, history["eval_mean"]
+    assert history.first_reach("eval_mean", 475) <= cfg.total_steps, history[
+        "eval_mean"
+    ]
     mean, _ = evaluate("CartPole-v1", history.meta["policy"], 10, seed=99)
     assert mean >= 400
 
@@ -326,7 +356,12 @@ def test_target_kl_stops_the_epochs_early() -> None:
 
 @pytest.mark.parametrize(
     "switches",
-    [{"handle_truncation": False}, {"clip": False}, {"clip_vloss": True}, {"norm_adv": False}],
+    [
+        {"handle_truncation": False},
+        {"clip": False},
+        {"clip_vloss": True},
+        {"norm_adv": False},
+    ],
 )
 def test_switches_run_and_change_training(switches: dict) -> None:
     short = {**SMALL, "total_steps": 300, "update_epochs": 10, "seed": 1}
@@ -352,9 +387,13 @@ def test_ppo_runs_with_continuous_actions(env_id: str) -> None:
 def test_ppo_improves_continuous_cartpole() -> None:
     # a Gaussian policy at the start keeps the pole up for about 25 steps; after 4,000 steps
     # six seeds scored 158 to 367 here
-    history = train_ppo("rlbook/ContinuousCartPole-v1", PPOConfig(total_steps=4_000, seed=0))
+    history = train_ppo(
+        "rlbook/ContinuousCartPole-v1", PPOConfig(total_steps=4_000, seed=0)
+    )
     assert np.nanmean(history["mean_return"][:3]) < 50
-    mean, _ = evaluate("rlbook/ContinuousCartPole-v1", history.meta["policy"], 10, seed=99)
+    mean, _ = evaluate(
+        "rlbook/ContinuousCartPole-v1", history.meta["policy"], 10, seed=99
+    )
     assert mean >= 100
 
 
@@ -371,14 +410,18 @@ def test_orthogonal_init() -> None:
         w = layer.weight.detach()
         # orthonormal rows or columns, whichever are fewer, scaled by the gain
         small = w @ w.T if w.shape[0] <= w.shape[1] else w.T @ w
-        torch.testing.assert_close(small, gain**2 * torch.eye(len(small)), atol=1e-5, rtol=0)
+        torch.testing.assert_close(
+            small, gain**2 * torch.eye(len(small)), atol=1e-5, rtol=0
+        )
         assert torch.all(layer.bias == 0)
 
 
 def test_explained_variance() -> None:
     y = torch.tensor([1.0, 2.0, 4.0, 7.0])
     assert explained_variance(y, y) == 1.0
-    assert explained_variance(torch.full_like(y, y.mean()), y) == pytest.approx(0.0, abs=1e-6)
+    assert explained_variance(torch.full_like(y, y.mean()), y) == pytest.approx(
+        0.0, abs=1e-6
+    )
     assert explained_variance(-y, y) < 0
     assert math.isnan(explained_variance(y, torch.ones(4)))
 
@@ -421,7 +464,12 @@ def test_config_rejects_bad_values_naming_the_field(field: str, value) -> None:
 
 def test_cartpole_preset() -> None:
     cfg = PPOConfig.cartpole(seed=4, lr=1e-3)
-    assert (cfg.num_minibatches, cfg.update_epochs, cfg.seed, cfg.lr) == (1, 20, 4, 1e-3)
+    assert (cfg.num_minibatches, cfg.update_epochs, cfg.seed, cfg.lr) == (
+        1,
+        20,
+        4,
+        1e-3,
+    )
     # everything else is the defaults
     differs = {k for k, v in vars(cfg).items() if v != getattr(PPOConfig(), k)}
     assert differs == {"num_minibatches", "update_epochs", "seed", "lr"}

@@ -89,8 +89,12 @@ def tiny_batch() -> Rollout:
     T, N = 5, 2
     obs = torch.randn(T, N, 3, generator=g)
     actions = torch.tensor([[0, 1], [1, 1], [0, 0], [1, 1], [0, 0]])
-    rewards = torch.tensor([[1.0, 0.5], [2.0, -1.0], [0.0, 3.0], [-1.0, 1.0], [4.0, 0.0]])
-    terminated = torch.tensor([[0, 0], [1, 0], [0, 0], [0, 1], [1, 0]], dtype=torch.bool)
+    rewards = torch.tensor(
+        [[1.0, 0.5], [2.0, -1.0], [0.0, 3.0], [-1.0, 1.0], [4.0, 0.0]]
+    )
+    terminated = torch.tensor(
+        [[0, 0], [1, 0], [0, 0], [0, 1], [1, 0]], dtype=torch.bool
+    )
     mask = torch.tensor([[1, 1], [1, 1], [1, 1], [1, 1], [1, 0]], dtype=torch.bool)
     zeros = torch.zeros(T, N)
     return Rollout(
@@ -143,7 +147,9 @@ def test_weights_match_a_hand_computation(kind, baseline, normalize, gamma) -> N
     values = torch.linspace(-1, 1, 10).reshape(5, 2)
     got = reinforce_weights(batch, gamma, kind, baseline, normalize, values)
     expected = hand_weights(batch, gamma, kind, baseline, normalize, values)
-    np.testing.assert_allclose(got[batch.mask].numpy(), expected[batch.mask.numpy()], rtol=1e-5)
+    np.testing.assert_allclose(
+        got[batch.mask].numpy(), expected[batch.mask.numpy()], rtol=1e-5
+    )
 
 
 def test_value_baseline_needs_values() -> None:
@@ -199,7 +205,9 @@ def test_normalized_weights_have_mean_zero_and_std_one_on_real_steps() -> None:
 def test_fit_value_lowers_the_value_loss_on_cartpole_returns() -> None:
     torch.manual_seed(0)
     envs = make_envs("CartPole-v1", 8)
-    batch = collect(envs, CategoricalPolicy(4, 2, hidden=(8,)), 50, seed=0, complete_episodes=True)
+    batch = collect(
+        envs, CategoricalPolicy(4, 2, hidden=(8,)), 50, seed=0, complete_episodes=True
+    )
     envs.close()
     targets = reinforce_weights(batch, 0.99, "reward_to_go")
     value_fn = ValueNet(4, hidden=(32,))
@@ -210,7 +218,9 @@ def test_fit_value_lowers_the_value_loss_on_cartpole_returns() -> None:
 
 
 def test_value_loss_decreases_during_training() -> None:
-    cfg = ReinforceConfig(iterations=12, num_envs=8, steps_per_env=50, seed=1, hidden=(16,))
+    cfg = ReinforceConfig(
+        iterations=12, num_envs=8, steps_per_env=50, seed=1, hidden=(16,)
+    )
     history = train_reinforce("CartPole-v1", cfg)
     v = history["value_loss"]
     # returns grow while the policy improves, so compare relative to the targets' scale:
@@ -250,7 +260,9 @@ def test_without_reducers_it_is_the_simplest_policy_gradient(weights) -> None:
     )
     np.testing.assert_array_equal(vpg["mean_return"], reinforce["mean_return"])
     for p, q in zip(
-        vpg.meta["policy"].parameters(), reinforce.meta["policy"].parameters(), strict=True
+        vpg.meta["policy"].parameters(),
+        reinforce.meta["policy"].parameters(),
+        strict=True,
     ):
         assert torch.equal(p, q)
 
@@ -272,7 +284,9 @@ def test_learns_continuous_cartpole_a_bit() -> None:
         cfg = ReinforceConfig(total_steps=30_000, seed=seed)
         history = train_reinforce("rlbook/ContinuousCartPole-v1", cfg)
         assert isinstance(history.meta["policy"], GaussianPolicy)
-        finals.append((history["mean_return"][:2].mean(), history["mean_return"][-3:].mean()))
+        finals.append(
+            (history["mean_return"][:2].mean(), history["mean_return"][-3:].mean())
+        )
     for start, end in finals:
         assert end > 1.5 * start, finals
 
@@ -282,17 +296,24 @@ def test_is_reproducible_under_a_seed() -> None:
     a, b = train_reinforce("CartPole-v1", cfg), train_reinforce("CartPole-v1", cfg)
     for key in ("mean_return", "env_steps", "loss", "value_loss"):
         np.testing.assert_array_equal(a[key], b[key])
-    for p, q in zip(a.meta["policy"].parameters(), b.meta["policy"].parameters(), strict=True):
+    for p, q in zip(
+        a.meta["policy"].parameters(), b.meta["policy"].parameters(), strict=True
+    ):
         assert torch.equal(p, q)
     c = train_reinforce(
-        "CartPole-v1", ReinforceConfig(iterations=3, num_envs=4, steps_per_env=20, seed=6)
+        "CartPole-v1",
+        ReinforceConfig(iterations=3, num_envs=4, steps_per_env=20, seed=6),
     )
     assert not np.array_equal(a["loss"], c["loss"])
 
 
 def test_total_steps_and_evaluation_rows() -> None:
     cfg = ReinforceConfig(
-        total_steps=3_000, num_envs=4, steps_per_env=50, eval_every=1_000, eval_episodes=3
+        total_steps=3_000,
+        num_envs=4,
+        steps_per_env=50,
+        eval_every=1_000,
+        eval_episodes=3,
     )
     history = train_reinforce("CartPole-v1", cfg)
     steps = history["env_steps"]
@@ -301,7 +322,9 @@ def test_total_steps_and_evaluation_rows() -> None:
     assert evaluated.sum() >= 2
     # an evaluation runs on the first row at or past each multiple of eval_every
     np.testing.assert_array_equal(history["eval_steps"][evaluated], steps[evaluated])
-    assert np.all(history["eval_mean"][evaluated] >= 8)  # CartPole lasts at least 8 steps
+    assert np.all(
+        history["eval_mean"][evaluated] >= 8
+    )  # CartPole lasts at least 8 steps
     assert np.all(np.diff(history["time_s"]) >= 0)
 
 

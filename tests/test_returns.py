@@ -121,7 +121,9 @@ def test_reward_to_go_never_crosses_a_done() -> None:
 def test_reward_to_go_hand_computed_example() -> None:
     rewards = torch.tensor([[1.0, 1.0], [2.0, 1.0], [3.0, 1.0]])
     dones = torch.tensor([[False, True], [False, False], [True, False]])
-    expected = torch.tensor([[1 + 0.5 * 2 + 0.25 * 3, 1.0], [2 + 0.5 * 3, 1.5], [3.0, 1.0]])
+    expected = torch.tensor(
+        [[1 + 0.5 * 2 + 0.25 * 3, 1.0], [2 + 0.5 * 3, 1.5], [3.0, 1.0]]
+    )
     torch.testing.assert_close(reward_to_go(rewards, dones, 0.5), expected)
 
 
@@ -157,13 +159,17 @@ def test_discounted_returns_is_reward_to_go_at_episode_start_and_constant_within
     for i in range(rewards.shape[1]):
         for steps in episodes_of(dones[:, i].tolist()):
             values = whole[steps, i]
-            torch.testing.assert_close(values, torch.full_like(values, to_go[steps[0], i].item()))
+            torch.testing.assert_close(
+                values, torch.full_like(values, to_go[steps[0], i].item())
+            )
 
 
 def test_discounted_returns_hand_computed_example() -> None:
     rewards = torch.tensor([[1.0], [2.0], [3.0], [4.0]])
     dones = torch.tensor([[False], [True], [False], [True]])
-    expected = torch.tensor([[1 + 0.5 * 2], [1 + 0.5 * 2], [3 + 0.5 * 4], [3 + 0.5 * 4]])
+    expected = torch.tensor(
+        [[1 + 0.5 * 2], [1 + 0.5 * 2], [3 + 0.5 * 4], [3 + 0.5 * 4]]
+    )
     torch.testing.assert_close(discounted_returns(rewards, dones, 0.5), expected)
 
 
@@ -194,7 +200,9 @@ def test_discounted_returns_with_random_padding_matches_loop(seed: int) -> None:
 
 
 @pytest.mark.parametrize("gamma", [1.0, 0.95])
-def test_discounted_returns_on_a_rollout_equals_the_reported_episode_returns(gamma) -> None:
+def test_discounted_returns_on_a_rollout_equals_the_reported_episode_returns(
+    gamma,
+) -> None:
     torch.manual_seed(0)
     envs = make_envs("CartPole-v1", 6)
     policy = CategoricalPolicy(4, 2, hidden=(8,))
@@ -215,7 +223,9 @@ def test_discounted_returns_on_a_rollout_equals_the_reported_episode_returns(gam
 def test_discounted_returns_rejects_a_mask_of_the_wrong_shape() -> None:
     rewards, dones = random_case(2)
     with pytest.raises(ValueError, match="mask"):
-        discounted_returns(rewards, dones, 1.0, mask=torch.ones(rewards.shape[0] + 1, 1).bool())
+        discounted_returns(
+            rewards, dones, 1.0, mask=torch.ones(rewards.shape[0] + 1, 1).bool()
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -230,11 +240,23 @@ GOOD_DONES = torch.zeros(4, 2, dtype=torch.bool)
 @pytest.mark.parametrize(
     ("rewards", "dones", "gamma", "error", "match"),
     [
-        (torch.ones(0, 3), torch.zeros(0, 3, dtype=torch.bool), 1.0, ValueError, "rewards"),
+        (
+            torch.ones(0, 3),
+            torch.zeros(0, 3, dtype=torch.bool),
+            1.0,
+            ValueError,
+            "rewards",
+        ),
         (torch.ones(4), torch.zeros(4, dtype=torch.bool), 1.0, ValueError, "rewards"),
         (GOOD_REWARDS, torch.zeros(4, 3, dtype=torch.bool), 1.0, ValueError, "dones"),
         (GOOD_REWARDS, torch.zeros(3, 2, dtype=torch.bool), 1.0, ValueError, "dones"),
-        (torch.tensor([[1.0], [math.nan]]), torch.zeros(2, 1).bool(), 1.0, ValueError, "rewards"),
+        (
+            torch.tensor([[1.0], [math.nan]]),
+            torch.zeros(2, 1).bool(),
+            1.0,
+            ValueError,
+            "rewards",
+        ),
         (GOOD_REWARDS, GOOD_DONES, -0.1, ValueError, "gamma"),
         (GOOD_REWARDS, GOOD_DONES, 1.5, ValueError, "gamma"),
         (GOOD_REWARDS, GOOD_DONES, math.nan, ValueError, "gamma"),
@@ -271,7 +293,8 @@ def test_bad_input_raises_an_error_naming_the_argument(
 def test_integer_gamma_at_the_bounds_is_accepted(gamma: int) -> None:
     rewards, dones = random_case(1)
     torch.testing.assert_close(
-        reward_to_go(rewards, dones, gamma), loop_reward_to_go(rewards, dones, float(gamma))
+        reward_to_go(rewards, dones, gamma),
+        loop_reward_to_go(rewards, dones, float(gamma)),
     )
 
 
@@ -289,7 +312,9 @@ def test_normalize_gives_mean_zero_and_std_one(shape) -> None:
     assert abs(y.mean().item()) < 1e-10
     assert y.std(correction=0).item() == pytest.approx(1.0, abs=1e-6)
     # an affine map of x: the order and the ratios of differences are kept
-    torch.testing.assert_close(y, (x - x.mean()) / x.std(correction=0), atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(
+        y, (x - x.mean()) / x.std(correction=0), atol=1e-6, rtol=1e-6
+    )
 
 
 def test_normalize_uses_only_masked_entries_and_zeros_the_rest() -> None:

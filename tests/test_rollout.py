@@ -24,7 +24,9 @@ MODES = ["next_step", "same_step"]
 
 def cartpole_envs(mode: str, num_envs: int = 4, max_episode_steps: int | None = None):
     """CartPole in gymnasium's NumPy implementation (NEXT_STEP) or a SAME_STEP SyncVectorEnv."""
-    kwargs = {} if max_episode_steps is None else {"max_episode_steps": max_episode_steps}
+    kwargs = (
+        {} if max_episode_steps is None else {"max_episode_steps": max_episode_steps}
+    )
     if mode == "next_step":
         return gym.make_vec(
             "CartPole-v1", num_envs, vectorization_mode="vector_entry_point", **kwargs
@@ -51,7 +53,12 @@ def cartpole_step(obs: np.ndarray, action: int) -> np.ndarray:
     )
     x_acc = temp - polemass_length * theta_acc * cos / total_mass
     return np.array(
-        [x + tau * x_dot, x_dot + tau * x_acc, theta + tau * theta_dot, theta_dot + tau * theta_acc]
+        [
+            x + tau * x_dot,
+            x_dot + tau * x_acc,
+            theta + tau * theta_dot,
+            theta_dot + tau * theta_acc,
+        ]
     )
 
 
@@ -92,7 +99,15 @@ def test_shapes_and_dtypes(mode: str, policy) -> None:
     envs.close()
     T, N = 25, 3
     assert rollout.obs.shape == rollout.final_obs.shape == (T, N, 4)
-    for name in ("actions", "rewards", "terminated", "truncated", "mask", "log_probs", "values"):
+    for name in (
+        "actions",
+        "rewards",
+        "terminated",
+        "truncated",
+        "mask",
+        "log_probs",
+        "values",
+    ):
         assert getattr(rollout, name).shape == (T, N), name
     assert rollout.next_obs.shape == (N, 4)
     for name in ("terminated", "truncated", "mask"):
@@ -104,13 +119,17 @@ def test_shapes_and_dtypes(mode: str, policy) -> None:
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_transitions_and_final_observations_follow_the_physics(mode: str, policy) -> None:
+def test_transitions_and_final_observations_follow_the_physics(
+    mode: str, policy
+) -> None:
     envs = cartpole_envs(mode, 4)
     rollout = collect(envs, policy, 80, seed=1)
     envs.close()
     obs, final_obs = rollout.obs.numpy(), rollout.final_obs.numpy()
     T, N = rollout.rewards.shape
-    assert rollout.terminated.sum() >= 4  # the random policy drops the pole within 80 steps
+    assert (
+        rollout.terminated.sum() >= 4
+    )  # the random policy drops the pole within 80 steps
     for i in range(N):
         for t in range(T):
             if not rollout.mask[t, i]:
@@ -118,7 +137,9 @@ def test_transitions_and_final_observations_follow_the_physics(mode: str, policy
             expected = cartpole_step(obs[t, i], int(rollout.actions[t, i]))
             if rollout.dones[t, i]:
                 # the stored final observation is the state the action led to
-                np.testing.assert_allclose(final_obs[t, i], expected, rtol=1e-4, atol=1e-4)
+                np.testing.assert_allclose(
+                    final_obs[t, i], expected, rtol=1e-4, atol=1e-4
+                )
                 assert out_of_bounds(final_obs[t, i]) == bool(rollout.terminated[t, i])
                 if t + 1 < T:
                     if mode == "next_step":
@@ -186,7 +207,9 @@ def test_first_observation_is_the_seeded_reset(mode: str, policy) -> None:
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_episode_returns_are_the_sums_of_rewards_of_finished_episodes(mode, policy) -> None:
+def test_episode_returns_are_the_sums_of_rewards_of_finished_episodes(
+    mode, policy
+) -> None:
     envs = cartpole_envs(mode, 4)
     rollout = collect(envs, policy, 70, seed=4)
     envs.close()
@@ -200,7 +223,11 @@ def test_episode_returns_are_the_sums_of_rewards_of_finished_episodes(mode, poli
                 sums.append(total)
                 total = 0.0
     assert sorted(rollout.episode_returns) == pytest.approx(sorted(sums))
-    assert len(rollout.episode_returns) == len(rollout.episode_lengths) == rollout.dones.sum()
+    assert (
+        len(rollout.episode_returns)
+        == len(rollout.episode_lengths)
+        == rollout.dones.sum()
+    )
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -219,7 +246,9 @@ def test_complete_episodes(mode: str, policy) -> None:
         done_steps = torch.nonzero(dones[:, i]).flatten()
         real_steps = torch.nonzero(mask[:, i]).flatten()
         assert len(done_steps) >= 1
-        assert real_steps.max() == done_steps.max(), f"env {i} has real steps after its last done"
+        assert real_steps.max() == done_steps.max(), (
+            f"env {i} has real steps after its last done"
+        )
         # the episode that was running at num_steps - 1 was finished, and no later one was begun
         assert done_steps.max() >= num_steps - 1
         assert (done_steps >= num_steps - 1).sum() == 1
@@ -228,7 +257,9 @@ def test_complete_episodes(mode: str, policy) -> None:
     assert T == max(num_steps, max(last_done) + 1)
 
     # the masked-in rewards are exactly the finished episodes
-    assert rollout.rewards[mask].sum().item() == pytest.approx(sum(rollout.episode_returns))
+    assert rollout.rewards[mask].sum().item() == pytest.approx(
+        sum(rollout.episode_returns)
+    )
     assert torch.all(rollout.rewards[~mask] == 0)
     assert sum(rollout.episode_lengths) == rollout.num_steps
     assert len(rollout.episode_returns) == int(dones.sum())
@@ -266,12 +297,22 @@ def test_previous_continues_where_the_last_rollout_stopped(mode: str) -> None:
     envs.close()
 
     torch.testing.assert_close(second.obs[0], first.next_obs)
-    for name in ("obs", "actions", "rewards", "terminated", "truncated", "mask", "final_obs"):
+    for name in (
+        "obs",
+        "actions",
+        "rewards",
+        "terminated",
+        "truncated",
+        "mask",
+        "final_obs",
+    ):
         joined = torch.cat([getattr(first, name), getattr(second, name)])
         torch.testing.assert_close(joined, getattr(whole, name), msg=name)
     torch.testing.assert_close(second.next_obs, whole.next_obs)
     # episodes that straddle the split are counted whole
-    assert first.episode_returns + second.episode_returns == pytest.approx(whole.episode_returns)
+    assert first.episode_returns + second.episode_returns == pytest.approx(
+        whole.episode_returns
+    )
     assert first.episode_lengths + second.episode_lengths == whole.episode_lengths
     if mode == "next_step":
         assert not second.mask[0].all()
@@ -288,7 +329,15 @@ def test_same_seeds_give_identical_rollouts(mode: str) -> None:
         return rollout
 
     a, b, c = run(7, 0), run(7, 0), run(8, 0)
-    for name in ("obs", "actions", "rewards", "terminated", "truncated", "mask", "log_probs"):
+    for name in (
+        "obs",
+        "actions",
+        "rewards",
+        "terminated",
+        "truncated",
+        "mask",
+        "log_probs",
+    ):
         assert torch.equal(getattr(a, name), getattr(b, name)), name
     assert a.episode_returns == b.episode_returns
     assert not torch.equal(a.obs[0], c.obs[0])
@@ -344,7 +393,9 @@ def test_gaussian_actions_are_clipped_only_for_the_environment() -> None:
         autoreset_mode=AutoresetMode.SAME_STEP,
     )
     torch.manual_seed(0)
-    policy = GaussianPolicy(3, 1, hidden=(8,), log_std_init=1.5)  # std 4.5 on a [-2, 2] space
+    policy = GaussianPolicy(
+        3, 1, hidden=(8,), log_std_init=1.5
+    )  # std 4.5 on a [-2, 2] space
     rollout = collect(envs, policy, 50, seed=0)
     envs.close()
     actions = rollout.actions.numpy()
@@ -399,7 +450,9 @@ def test_stochastic_evaluation_is_reproducible_with_the_torch_seed(policy) -> No
     torch.manual_seed(0)
     first = evaluate("CartPole-v1", policy, num_episodes=5, deterministic=False, seed=3)
     torch.manual_seed(0)
-    second = evaluate("CartPole-v1", policy, num_episodes=5, deterministic=False, seed=3)
+    second = evaluate(
+        "CartPole-v1", policy, num_episodes=5, deterministic=False, seed=3
+    )
     assert first == second
 
 

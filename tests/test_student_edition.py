@@ -52,7 +52,11 @@ def test_no_solution_text_survives_in_the_student_notebook(path):
     assert probes, "the chapter has solutions to hide"
     student = student_edition.student_notebook(nb)
     text = " ".join(
-        " ".join(("".join(c["source"]) if isinstance(c["source"], list) else c["source"]).split())
+        " ".join(
+            (
+                "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+            ).split()
+        )
         for c in student["cells"]
     )
     assert "{solution" not in text
@@ -77,7 +81,10 @@ def test_student_notebook_runs_until_the_first_unfilled_exercise(path):
     student = student_edition.student_notebook(json.loads(path.read_text()))
     nb = nbformat.reads(json.dumps(student), as_version=4)
     client = NotebookClient(
-        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(ROOT / "book")}}
+        nb,
+        timeout=600,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(ROOT / "book")}},
     )
     with pytest.raises(CellExecutionError) as info:
         client.execute()
@@ -89,8 +96,12 @@ def test_student_notebook_runs_until_the_first_unfilled_exercise(path):
         if any(o.get("output_type") == "error" for o in c.get("outputs", []))
     ]
     assert len(failed) == 1
-    stubs = [i for i, c in enumerate(nb.cells) if "exercise" in c.metadata.get("tags", [])]
+    stubs = [
+        i for i, c in enumerate(nb.cells) if "exercise" in c.metadata.get("tags", [])
+    ]
     # the first failure is the grader of the first exercise, right after its stub
     assert failed[0] > stubs[0] and "check_" in nb.cells[failed[0]].source
     code_before = [c for c in nb.cells[: failed[0]] if c.cell_type == "code"]
-    assert all(c.get("execution_count") for c in code_before), "every cell before it ran"
+    assert all(c.get("execution_count") for c in code_before), (
+        "every cell before it ran"
+    )

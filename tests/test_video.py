@@ -15,7 +15,9 @@ from rlbook.video import record_episode, show_gif, to_gif
 
 def _balance(obs):
     """Push towards the side the pole leans to: balances ContinuousCartPole for 500 steps."""
-    return np.array([np.tanh(3 * (obs[2] + 0.5 * obs[3] + 0.05 * obs[1] + 0.01 * obs[0]))])
+    return np.array(
+        [np.tanh(3 * (obs[2] + 0.5 * obs[3] + 0.05 * obs[1] + 0.01 * obs[0]))]
+    )
 
 
 def _push_right(obs):
@@ -34,13 +36,18 @@ def _episode_length(env_id, policy, seed):
 
 def _gif_frames(data):
     with Image.open(io.BytesIO(data)) as im:
-        return [(frame.size, frame.info.get("duration", 0)) for frame in ImageSequence.Iterator(im)]
+        return [
+            (frame.size, frame.info.get("duration", 0))
+            for frame in ImageSequence.Iterator(im)
+        ]
 
 
 @pytest.mark.parametrize("every", [1, 2, 3])
 def test_record_episode_keeps_every_kth_frame_and_the_last(every):
     steps = _episode_length("rlbook/ContinuousCartPole-v1", _push_right, seed=0)
-    frames = record_episode("rlbook/ContinuousCartPole-v1", _push_right, seed=0, every=every)
+    frames = record_episode(
+        "rlbook/ContinuousCartPole-v1", _push_right, seed=0, every=every
+    )
     assert len(frames) == 1 + math.ceil(steps / every)
     assert all(f.shape == (400, 600, 3) and f.dtype == np.uint8 for f in frames)
     assert not np.array_equal(frames[0], frames[-1])
@@ -60,7 +67,9 @@ def test_record_episode_needs_an_rgb_array_env():
 
 def test_record_episode_renders_gymnasium_cartpole_headless():
     pytest.importorskip("pygame")
-    frames = record_episode("CartPole-v1", lambda obs: int(obs[2] > 0), seed=0, max_steps=6)
+    frames = record_episode(
+        "CartPole-v1", lambda obs: int(obs[2] > 0), seed=0, max_steps=6
+    )
     assert len(frames) == 4 and frames[0].shape == (400, 600, 3)
 
 
@@ -86,7 +95,9 @@ def test_to_gif_every_keeps_real_time_and_clamps_short_delays():
     gif = _gif_frames(to_gif(frames, fps=50, scale=1, every=2))
     assert [d for _, d in gif] == [40, 40, 40]
     gif = _gif_frames(to_gif(frames, fps=200, scale=1))
-    assert [d for _, d in gif] == [20] * 6  # browsers would slow a 10 ms delay to 100 ms
+    assert [d for _, d in gif] == [
+        20
+    ] * 6  # browsers would slow a 10 ms delay to 100 ms
 
 
 def test_to_gif_rejects_bad_input():
@@ -107,7 +118,9 @@ def test_show_gif_displays_as_image_gif():
     for obj in (show_gif(frames, scale=1), show_gif(data)):
         bundle, _ = obj._repr_mimebundle_()
         assert base64.b64decode(bundle["image/gif"]) == data
-        formatted, _ = DisplayFormatter().format(obj)  # what a notebook stores in its output
+        formatted, _ = DisplayFormatter().format(
+            obj
+        )  # what a notebook stores in its output
         assert "image/gif" in formatted
     with pytest.raises(ValueError, match="GIF"):
         show_gif(b"\x89PNG....")

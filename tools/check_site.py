@@ -68,7 +68,9 @@ def broken_links(page: Path, html_root: Path) -> list[str]:
         parsed = urlparse(href)
         if parsed.scheme or href.startswith("mailto:"):
             continue
-        target = page if not parsed.path else (page.parent / unquote(parsed.path)).resolve()
+        target = (
+            page if not parsed.path else (page.parent / unquote(parsed.path)).resolve()
+        )
         if target.is_dir():
             target = target / "index.html"
         if not target.exists():
@@ -142,10 +144,14 @@ def check_page(
     state = driver.execute_script(PAGE_STATE)
     problems = []
     if state["maths"]:
-        if not state["mathjaxSrc"] or not all(s.startswith(base) for s in state["mathjaxSrc"]):
+        if not state["mathjaxSrc"] or not all(
+            s.startswith(base) for s in state["mathjaxSrc"]
+        ):
             problems.append(f"MathJax not served from the site: {state['mathjaxSrc']}")
         if state["rendered"] < state["maths"]:
-            problems.append(f"math not rendered: {state['rendered']} of {state['maths']}")
+            problems.append(
+                f"math not rendered: {state['rendered']} of {state['maths']}"
+            )
     for src, ok in state["images"]:
         if not ok:
             problems.append(f"image did not load: {src}")
@@ -164,7 +170,9 @@ def check_page(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--html", default=str(ROOT / "_build" / "html"), type=Path)
-    parser.add_argument("--shots", default=str(ROOT / "_build" / "screenshots"), type=Path)
+    parser.add_argument(
+        "--shots", default=str(ROOT / "_build" / "screenshots"), type=Path
+    )
     args = parser.parse_args()
     html_root = args.html.resolve()
     pages = sorted(html_root.glob("book/*.html"))
@@ -189,7 +197,9 @@ def main() -> int:
     finally:
         driver.quit()
         server.shutdown()
-    print(f"{len(pages)} pages checked, {failures} with problems; screenshots in {args.shots}")
+    print(
+        f"{len(pages)} pages checked, {failures} with problems; screenshots in {args.shots}"
+    )
     return 1 if failures else 0
 
 

@@ -36,7 +36,9 @@ SOLUTION_BLOCK = re.compile(r"```\{solution\}.*?\n```[ \t]*\n?", re.DOTALL)
 
 
 def _text(cell: dict) -> str:
-    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+    return (
+        "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+    )
 
 
 def stub(source: str) -> str:
@@ -114,7 +116,9 @@ def write_notebooks(out_dir: Path) -> list[Path]:
     for path in sorted((ROOT / "book").glob("*.ipynb")):
         nb = json.loads(path.read_text())
         target = out_dir / "book" / path.name
-        target.write_text(json.dumps(student_notebook(nb), indent=1, ensure_ascii=False) + "\n")
+        target.write_text(
+            json.dumps(student_notebook(nb), indent=1, ensure_ascii=False) + "\n"
+        )
         written.append(target)
     return written
 
@@ -146,7 +150,9 @@ def build_html(out_dir: Path) -> Path:
     for path in (ROOT / "book").iterdir():
         if path.suffix == ".ipynb":
             nb = student_notebook(json.loads(path.read_text()), for_html=True)
-            (src / "book" / path.name).write_text(json.dumps(nb, indent=1, ensure_ascii=False))
+            (src / "book" / path.name).write_text(
+                json.dumps(nb, indent=1, ensure_ascii=False)
+            )
         elif path.is_file():
             shutil.copy2(path, src / "book" / path.name)
     shutil.copy2(ROOT / "_toc.yml", src / "_toc.yml")
@@ -167,7 +173,9 @@ def _word_runs(text: str, size: int = 8) -> list[str]:
         if re.fullmatch(r"[A-Za-z][A-Za-z,.;']*", word):
             run.append(word)
             continue
-        probes += [" ".join(run[i : i + size]) for i in range(0, len(run) - size + 1, size)]
+        probes += [
+            " ".join(run[i : i + size]) for i in range(0, len(run) - size + 1, size)
+        ]
         run = []
     return probes
 
@@ -182,9 +190,9 @@ def _public_code() -> frozenset[str]:
         lines.update(line.strip() for line in path.read_text().splitlines())
     for path in (ROOT / "book").glob("*.ipynb"):
         for cell in json.loads(path.read_text())["cells"]:
-            if cell["cell_type"] == "code" and "solution" not in cell.get("metadata", {}).get(
-                "tags", []
-            ):
+            if cell["cell_type"] == "code" and "solution" not in cell.get(
+                "metadata", {}
+            ).get("tags", []):
                 lines.update(line.strip() for line in _text(cell).splitlines())
     return frozenset(lines)
 
@@ -226,10 +234,18 @@ def leaks(html_dir: Path) -> list[str]:
 
     probes = []
     for path in sorted((ROOT / "book").glob("*.ipynb")):
-        probes += [(path.name, p) for p in solution_probes(json.loads(path.read_text()))]
+        probes += [
+            (path.name, p) for p in solution_probes(json.loads(path.read_text()))
+        ]
     found = []
     for file in sorted(html_dir.rglob("*")):
-        if not file.is_file() or file.suffix not in (".html", ".ipynb", ".txt", ".md", ".js"):
+        if not file.is_file() or file.suffix not in (
+            ".html",
+            ".ipynb",
+            ".txt",
+            ".md",
+            ".js",
+        ):
             continue
         raw = file.read_text(errors="ignore")
         text = html_lib.unescape(re.sub(r"<[^>]+>", "", raw))
@@ -241,9 +257,15 @@ def leaks(html_dir: Path) -> list[str]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description="Make the student edition of the book.")
-    parser.add_argument("--out", type=Path, default=ROOT / "student", help="output folder")
-    parser.add_argument("--html", action="store_true", help="also build the student HTML book")
+    parser = argparse.ArgumentParser(
+        description="Make the student edition of the book."
+    )
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "student", help="output folder"
+    )
+    parser.add_argument(
+        "--html", action="store_true", help="also build the student HTML book"
+    )
     args = parser.parse_args()
     written = write_notebooks(args.out)
     print(f"{len(written)} student notebooks in {args.out / 'book'}")

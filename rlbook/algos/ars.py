@@ -170,7 +170,9 @@ class RunningMeanStd:
 # ---------------------------------------------------------------------------------------------
 
 
-def linear_actions(weights: np.ndarray, obs: np.ndarray, action_space: gym.Space) -> np.ndarray:
+def linear_actions(
+    weights: np.ndarray, obs: np.ndarray, action_space: gym.Space
+) -> np.ndarray:
     """Actions of linear policies, one weight matrix per row of (normalised) ``obs``.
 
     Discrete actions: :math:`a = \\arg\\max_k (M x)_k`; continuous actions:
@@ -194,7 +196,9 @@ def linear_actions(weights: np.ndarray, obs: np.ndarray, action_space: gym.Space
     outputs = np.einsum("bod,bd->bo", weights, obs)
     if isinstance(action_space, gym.spaces.Discrete):
         return outputs.argmax(axis=1)
-    return np.clip(outputs, action_space.low, action_space.high).astype(action_space.dtype)
+    return np.clip(outputs, action_space.low, action_space.high).astype(
+        action_space.dtype
+    )
 
 
 class LinearPolicy(nn.Module):
@@ -228,7 +232,9 @@ class LinearPolicy(nn.Module):
     ):
         super().__init__()
         if action_kind not in ("discrete", "continuous"):
-            raise ValueError(f"action_kind must be 'discrete' or 'continuous', got {action_kind!r}")
+            raise ValueError(
+                f"action_kind must be 'discrete' or 'continuous', got {action_kind!r}"
+            )
         self.action_kind = action_kind
         # a parameter (not a buffer) so that evaluation code finds the device with parameters();
         # ARS changes it by its own update, never by autograd
@@ -322,10 +328,14 @@ class ARSConfig:
         if self.stop_at_eval is not None:
             value = self.stop_at_eval
             if isinstance(value, bool) or not isinstance(value, numbers.Real):
-                raise ValueError(f"stop_at_eval must be a number or None, got {value!r}")
+                raise ValueError(
+                    f"stop_at_eval must be a number or None, got {value!r}"
+                )
         for name in ("normalize_obs", "scale_by_reward_std", "progress"):
             if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+                raise ValueError(
+                    f"{name} must be True or False, got {getattr(self, name)!r}"
+                )
 
 
 def _check_positive_int(name: str, value) -> None:
@@ -375,7 +385,9 @@ def run_linear_policies(
     states = []
     while running.any():
         states.append(obs[running])
-        actions = linear_actions(weights, (obs - obs_mean) / obs_std, envs.single_action_space)
+        actions = linear_actions(
+            weights, (obs - obs_mean) / obs_std, envs.single_action_space
+        )
         obs, rewards, terminated, truncated, _ = envs.step(actions)
         returns += rewards * running
         lengths += running
@@ -429,7 +441,9 @@ def train_ars(env_id: str, cfg: ARSConfig | None = None) -> History:
         kind, out = "continuous", act_space.shape[0]
     else:
         kind = None
-    if kind is None or not (isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1):
+    if kind is None or not (
+        isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1
+    ):
         envs.close()
         raise ValueError(
             f"env_id must have a flat Box observation space and a Discrete or flat Box action "
@@ -443,7 +457,9 @@ def train_ars(env_id: str, cfg: ARSConfig | None = None) -> History:
 
     def obs_stats() -> tuple[np.ndarray, np.ndarray]:
         # without normalisation, the policy sees raw observations: mean 0, std 1
-        return (stats.mean, stats.std) if cfg.normalize_obs else (np.zeros(d), np.ones(d))
+        return (
+            (stats.mean, stats.std) if cfg.normalize_obs else (np.zeros(d), np.ones(d))
+        )
 
     def current_policy() -> LinearPolicy:
         return LinearPolicy(weights, *obs_stats(), kind)

@@ -31,7 +31,9 @@ def features(obs: np.ndarray) -> np.ndarray:
     return np.concatenate([obs, np.ones(obs.shape[:-1] + (1,))], axis=-1)
 
 
-def grad_log_softmax_policy(theta: np.ndarray, x: np.ndarray, actions: np.ndarray) -> np.ndarray:
+def grad_log_softmax_policy(
+    theta: np.ndarray, x: np.ndarray, actions: np.ndarray
+) -> np.ndarray:
     """Gradient of :math:`\\log\\pi_\\theta(a|x)` for the linear softmax policy, derived by hand.
 
     With logits :math:`z = x^\\top\\theta` (``theta`` shaped ``(d, K)``),
@@ -95,7 +97,11 @@ def run_episodes(
         x = features(obs)
         probs = softmax(x @ theta)
         # inverse-CDF sampling, one uniform number per environment
-        a = (rng.random((n, 1)) > probs.cumsum(axis=1)).sum(axis=1).clip(max=theta.shape[1] - 1)
+        a = (
+            (rng.random((n, 1)) > probs.cumsum(axis=1))
+            .sum(axis=1)
+            .clip(max=theta.shape[1] - 1)
+        )
         obs, rewards, terminated, truncated, _ = envs.step(a)
         xs.append(x), acts.append(a), alives.append(alive.copy())
         returns += rewards * alive
@@ -103,7 +109,9 @@ def run_episodes(
     return np.stack(xs), np.stack(acts), np.stack(alives), returns
 
 
-def train_numpy_pg(env_id: str = "CartPole-v1", cfg: NumpyPGConfig | None = None) -> History:
+def train_numpy_pg(
+    env_id: str = "CartPole-v1", cfg: NumpyPGConfig | None = None
+) -> History:
     """Train a linear softmax policy with the simplest policy gradient, in NumPy only.
 
     .. math:: \\hat g = \\frac{1}{|\\mathcal D|} \\sum_{\\tau \\in \\mathcal D} \\sum_t
@@ -120,15 +128,21 @@ def train_numpy_pg(env_id: str = "CartPole-v1", cfg: NumpyPGConfig | None = None
     rng = np.random.default_rng(cfg.seed)
     envs = make_envs(env_id, cfg.num_episodes)
     if not isinstance(envs.single_action_space, gym.spaces.Discrete):
-        raise TypeError(f"env_id must have discrete actions, got {envs.single_action_space}")
+        raise TypeError(
+            f"env_id must have discrete actions, got {envs.single_action_space}"
+        )
     d = envs.single_observation_space.shape[0] + 1
     theta = np.zeros((d, int(envs.single_action_space.n)))
     history = History(algo="numpy_pg", env_id=env_id)
     env_steps = 0
     for it in range(cfg.iterations):
-        x, a, alive, returns = run_episodes(envs, theta, rng, seed=cfg.seed * 10_000 + it)
+        x, a, alive, returns = run_episodes(
+            envs, theta, rng, seed=cfg.seed * 10_000 + it
+        )
         steps = alive.reshape(-1)
-        grads = grad_log_softmax_policy(theta, x.reshape(-1, d)[steps], a.reshape(-1)[steps])
+        grads = grad_log_softmax_policy(
+            theta, x.reshape(-1, d)[steps], a.reshape(-1)[steps]
+        )
         weights = np.broadcast_to(returns, alive.shape).reshape(-1)[steps]
         g = (grads * weights[:, None, None]).sum(axis=0) / cfg.num_episodes
         # a step of fixed length: the raw gradient grows with the returns and would overshoot

@@ -118,7 +118,13 @@ class PPOConfig:
         return cls(**{"num_minibatches": 1, "update_epochs": 20, **overrides})
 
     def __post_init__(self):
-        for name in ("num_envs", "num_steps", "total_steps", "num_minibatches", "update_epochs"):
+        for name in (
+            "num_envs",
+            "num_steps",
+            "total_steps",
+            "num_minibatches",
+            "update_epochs",
+        ):
             _check_positive_int(name, getattr(self, name))
         if self.num_minibatches > self.num_envs * self.num_steps:
             raise ValueError(
@@ -131,7 +137,9 @@ class PPOConfig:
         _check_number("clip_coef", self.clip_coef, low=0.0, low_open=True)
         _check_number("ent_coef", self.ent_coef, low=0.0)
         _check_number("vf_coef", self.vf_coef, low=0.0)
-        _check_number("max_grad_norm", self.max_grad_norm, low=0.0, low_open=True, inf_ok=True)
+        _check_number(
+            "max_grad_norm", self.max_grad_norm, low=0.0, low_open=True, inf_ok=True
+        )
         if self.target_kl is not None:
             _check_number("target_kl", self.target_kl, low=0.0, low_open=True)
         if self.stop_at_eval is not None:
@@ -144,9 +152,12 @@ class PPOConfig:
             _check_bool(name, getattr(self, name))
         hidden = tuple(self.hidden) if isinstance(self.hidden, list | tuple) else None
         if hidden is None or any(
-            isinstance(h, bool) or not isinstance(h, numbers.Integral) or h < 1 for h in hidden
+            isinstance(h, bool) or not isinstance(h, numbers.Integral) or h < 1
+            for h in hidden
         ):
-            raise ValueError(f"hidden must be a tuple of positive integers, got {self.hidden!r}")
+            raise ValueError(
+                f"hidden must be a tuple of positive integers, got {self.hidden!r}"
+            )
         self.hidden = tuple(int(h) for h in hidden)
         if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral):
             raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
@@ -297,7 +308,9 @@ def train_ppo(env_id: str, cfg: PPOConfig | None = None) -> History:
     policy = make_policy(obs_space, act_space, cfg.hidden)
     value_fn = ValueNet(obs_space.shape[0], cfg.hidden)
     if cfg.ortho_init:
-        last_policy_net = policy.logits_net if hasattr(policy, "logits_net") else policy.mu_net
+        last_policy_net = (
+            policy.logits_net if hasattr(policy, "logits_net") else policy.mu_net
+        )
         orthogonal_init(last_policy_net, 0.01)
         orthogonal_init(value_fn.v_net, 1.0)
     dev = device()
@@ -329,7 +342,11 @@ def train_ppo(env_id: str, cfg: PPOConfig | None = None) -> History:
         b_obs = rollout.obs[real]
         b_actions = rollout.actions[real]
         b_log_probs = rollout.log_probs[real]
-        b_advantages, b_returns, b_values = advantages[real], returns[real], values[real]
+        b_advantages, b_returns, b_values = (
+            advantages[real],
+            returns[real],
+            values[real],
+        )
         batch_size = b_obs.shape[0]
         minibatch_size = math.ceil(batch_size / cfg.num_minibatches)
 
@@ -345,17 +362,24 @@ def train_ppo(env_id: str, cfg: PPOConfig | None = None) -> History:
                 # without a bonus the entropy is only logged: keep it out of the graph
                 with torch.set_grad_enabled(cfg.ent_coef > 0):
                     entropy = dist.entropy().mean()
-                mb_advantages = normalize(b_advantages[mb]) if cfg.norm_adv else b_advantages[mb]
-                pg = ppo_clip_loss(new_log_probs, b_log_probs[mb], mb_advantages, clip_coef)
+                mb_advantages = (
+                    normalize(b_advantages[mb]) if cfg.norm_adv else b_advantages[mb]
+                )
+                pg = ppo_clip_loss(
+                    new_log_probs, b_log_probs[mb], mb_advantages, clip_coef
+                )
                 new_values = value_fn(b_obs[mb])
                 if cfg.clip_vloss:
                     # CleanRL's value clipping: the pessimistic max of the two squared errors
                     old = b_values[mb]
-                    clipped = old + torch.clamp(new_values - old, -cfg.clip_coef, cfg.clip_coef)
+                    clipped = old + torch.clamp(
+                        new_values - old, -cfg.clip_coef, cfg.clip_coef
+                    )
                     v_loss = (
                         0.5
                         * torch.maximum(
-                            (new_values - b_returns[mb]) ** 2, (clipped - b_returns[mb]) ** 2
+                            (new_values - b_returns[mb]) ** 2,
+                            (clipped - b_returns[mb]) ** 2,
                         ).mean()
                     )
                 else:
@@ -394,7 +418,9 @@ def train_ppo(env_id: str, cfg: PPOConfig | None = None) -> History:
             explained_variance=explained_variance(b_values, b_returns),
             lr=lr,
         )
-        evaluation = evaluator.maybe(policy, env_steps) if evaluator is not None else None
+        evaluation = (
+            evaluator.maybe(policy, env_steps) if evaluator is not None else None
+        )
         if evaluation is not None:
             row.update(evaluation)
             bar.set_postfix(eval_mean=f"{evaluation['eval_mean']:.1f}")

@@ -89,12 +89,22 @@ class ReinforceConfig:
         if not 0.0 <= self.gamma <= 1.0:  # also rejects NaN
             raise ValueError(f"gamma must be in [0, 1], got {self.gamma!r}")
         if self.weights not in ("return", "reward_to_go"):
-            raise ValueError(f"weights must be 'return' or 'reward_to_go', got {self.weights!r}")
+            raise ValueError(
+                f"weights must be 'return' or 'reward_to_go', got {self.weights!r}"
+            )
         if self.baseline not in BASELINES:
-            raise ValueError(f"baseline must be None, 'mean' or 'value', got {self.baseline!r}")
+            raise ValueError(
+                f"baseline must be None, 'mean' or 'value', got {self.baseline!r}"
+            )
         if not isinstance(self.normalize, bool):
             raise ValueError(f"normalize must be True or False, got {self.normalize!r}")
-        for name in ("num_envs", "steps_per_env", "iterations", "value_steps", "eval_episodes"):
+        for name in (
+            "num_envs",
+            "steps_per_env",
+            "iterations",
+            "value_steps",
+            "eval_episodes",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -111,17 +121,23 @@ class ReinforceConfig:
             or not isinstance(self.eval_every, int)
             or self.eval_every < 0
         ):
-            raise ValueError(f"eval_every must be a non-negative integer, got {self.eval_every!r}")
+            raise ValueError(
+                f"eval_every must be a non-negative integer, got {self.eval_every!r}"
+            )
         for name in ("lr", "value_lr"):
             value = getattr(self, name)
-            if not (isinstance(value, int | float) and value > 0 and math.isfinite(value)):
+            if not (
+                isinstance(value, int | float) and value > 0 and math.isfinite(value)
+            ):
                 raise ValueError(f"{name} must be a positive number, got {value!r}")
         if self.stop_at_eval is not None and (
             isinstance(self.stop_at_eval, bool)
             or not isinstance(self.stop_at_eval, int | float)
             or not math.isfinite(self.stop_at_eval)
         ):
-            raise ValueError(f"stop_at_eval must be None or a number, got {self.stop_at_eval!r}")
+            raise ValueError(
+                f"stop_at_eval must be None or a number, got {self.stop_at_eval!r}"
+            )
         if self.stop_at_eval is not None and self.eval_every == 0:
             raise ValueError("stop_at_eval needs evaluations: set eval_every > 0")
         self.hidden = tuple(self.hidden)
@@ -197,7 +213,9 @@ def _reduce(w, batch, baseline, normalize_weights, values):
     elif baseline == "value":
         if values is None or values.shape != w.shape:
             shape = None if values is None else tuple(values.shape)
-            raise ValueError(f"baseline='value' needs values shaped {tuple(w.shape)}, got {shape}")
+            raise ValueError(
+                f"baseline='value' needs values shaped {tuple(w.shape)}, got {shape}"
+            )
         w = w - values.detach()
     if normalize_weights:
         w = normalize(w, batch.mask)
@@ -292,7 +310,9 @@ def train_reinforce(
     set_seed(cfg.seed)
     envs = make_envs(env_id, cfg.num_envs)
     if policy is None:
-        policy = make_policy(envs.single_observation_space, envs.single_action_space, cfg.hidden)
+        policy = make_policy(
+            envs.single_observation_space, envs.single_action_space, cfg.hidden
+        )
     policy = policy.to(device())
     optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
     value_optimizer = None
@@ -304,7 +324,9 @@ def train_reinforce(
             value_fn = ValueNet(envs.single_observation_space.shape[0], cfg.hidden)
         value_fn = value_fn.to(device())
         value_optimizer = torch.optim.Adam(value_fn.parameters(), lr=cfg.value_lr)
-    evaluator = Evaluator(env_id, cfg.eval_every, cfg.eval_episodes) if cfg.eval_every else None
+    evaluator = (
+        Evaluator(env_id, cfg.eval_every, cfg.eval_episodes) if cfg.eval_every else None
+    )
     history = History(algo="reinforce", env_id=env_id, **asdict(cfg))
 
     budget = cfg.total_steps if cfg.total_steps is not None else cfg.iterations
@@ -312,7 +334,11 @@ def train_reinforce(
     start, env_steps, it = time.perf_counter(), 0, 0
     while (env_steps if cfg.total_steps is not None else it) < budget:
         batch = collect(
-            envs, policy, cfg.steps_per_env, seed=cfg.seed * 10_000 + it, complete_episodes=True
+            envs,
+            policy,
+            cfg.steps_per_env,
+            seed=cfg.seed * 10_000 + it,
+            complete_episodes=True,
         )
         values = None
         if value_fn is not None:
@@ -320,7 +346,9 @@ def train_reinforce(
                 values = value_fn(batch.obs)
         to_go = None
         if cfg.weights == "reward_to_go" or value_fn is not None:
-            to_go = reward_to_go(batch.rewards, batch.dones, cfg.gamma)  # computed once, used twice
+            to_go = reward_to_go(
+                batch.rewards, batch.dones, cfg.gamma
+            )  # computed once, used twice
         if cfg.weights == "reward_to_go":
             weights = _reduce(to_go, batch, cfg.baseline, cfg.normalize, values)
         else:
@@ -355,7 +383,10 @@ def train_reinforce(
         )
         bar.update(batch.num_steps if cfg.total_steps is not None else 1)
         it += 1
-        if cfg.stop_at_eval is not None and row.get("eval_mean", -math.inf) >= cfg.stop_at_eval:
+        if (
+            cfg.stop_at_eval is not None
+            and row.get("eval_mean", -math.inf) >= cfg.stop_at_eval
+        ):
             break
     bar.close()
     envs.close()

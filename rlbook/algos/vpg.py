@@ -41,7 +41,9 @@ class VPGConfig:
 
     def __post_init__(self):
         if self.weights not in ("return", "reward_to_go"):
-            raise ValueError(f"weights must be 'return' or 'reward_to_go', got {self.weights!r}")
+            raise ValueError(
+                f"weights must be 'return' or 'reward_to_go', got {self.weights!r}"
+            )
         for name in ("num_envs", "steps_per_env", "iterations"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
@@ -93,14 +95,22 @@ def train_vpg(env_id: str, cfg: VPGConfig | None = None, policy=None) -> History
     set_seed(cfg.seed)
     envs = make_envs(env_id, cfg.num_envs)
     if policy is None:
-        policy = make_policy(envs.single_observation_space, envs.single_action_space, cfg.hidden)
+        policy = make_policy(
+            envs.single_observation_space, envs.single_action_space, cfg.hidden
+        )
     policy = policy.to(device())
     optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
     history = History(algo="vpg", env_id=env_id, **asdict(cfg))
     env_steps = 0
-    for it in tqdm(range(cfg.iterations), disable=not cfg.progress, desc=f"vpg {cfg.weights}"):
+    for it in tqdm(
+        range(cfg.iterations), disable=not cfg.progress, desc=f"vpg {cfg.weights}"
+    ):
         batch = collect(
-            envs, policy, cfg.steps_per_env, seed=cfg.seed * 10_000 + it, complete_episodes=True
+            envs,
+            policy,
+            cfg.steps_per_env,
+            seed=cfg.seed * 10_000 + it,
+            complete_episodes=True,
         )
         weights = vpg_weights(batch, cfg.weights)
         log_probs = policy.dist(batch.obs).log_prob(batch.actions)

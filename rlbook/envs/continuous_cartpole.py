@@ -181,7 +181,9 @@ class ContinuousCartPoleEnv(gymnasium.Env):
             ]
         )
         x, theta = self.state[0], self.state[2]
-        terminated = bool(abs(x) > self.x_threshold or abs(theta) > self.theta_threshold_radians)
+        terminated = bool(
+            abs(x) > self.x_threshold or abs(theta) > self.theta_threshold_radians
+        )
 
         if self._steps_beyond_terminated is None:
             reward = 1.0  # the step on which the pole falls still earns its +1, as in CartPole
@@ -214,7 +216,9 @@ class ContinuousCartPoleEnv(gymnasium.Env):
             raise RuntimeError("call reset() before render()")
         h, w = self.screen_height, self.screen_width
         img = np.full((h, w, 3), 255, dtype=np.uint8)
-        scale = w / (2 * self.x_threshold)  # pixels per metre: the track spans the picture
+        scale = w / (
+            2 * self.x_threshold
+        )  # pixels per metre: the track spans the picture
         track_y = 300
         cart_w, cart_h = 50.0, 30.0
         pole_len = scale * 2 * self.length
@@ -236,7 +240,9 @@ class ContinuousCartPoleEnv(gymnasium.Env):
         axle_y = track_y - cart_h / 4
         tip = (cart_x + pole_len * math.sin(theta), axle_y - pole_len * math.cos(theta))
         _draw_segment(img, (cart_x, axle_y), tip, 5.0, (202, 152, 101))
-        _draw_segment(img, (cart_x, axle_y), (cart_x, axle_y), 5.0, (129, 132, 203))  # axle
+        _draw_segment(
+            img, (cart_x, axle_y), (cart_x, axle_y), 5.0, (129, 132, 203)
+        )  # axle
         return img
 
     def close(self) -> None:
@@ -244,7 +250,12 @@ class ContinuousCartPoleEnv(gymnasium.Env):
 
 
 def _fill_rect(
-    img: np.ndarray, x0: float, x1: float, y0: float, y1: float, color: tuple[int, int, int]
+    img: np.ndarray,
+    x0: float,
+    x1: float,
+    y0: float,
+    y1: float,
+    color: tuple[int, int, int],
 ) -> None:
     """Fill the pixels whose centres lie in ``[x0, x1) x [y0, y1)``, clipped to ``img``."""
     h, w = img.shape[:2]
@@ -272,6 +283,10 @@ def _draw_segment(
     ys, xs = np.mgrid[r0:r1, c0:c1] + 0.5  # pixel centres
     dx, dy = q[0] - p[0], q[1] - p[1]
     length2 = dx * dx + dy * dy
-    t = 0.0 if length2 == 0 else np.clip(((xs - p[0]) * dx + (ys - p[1]) * dy) / length2, 0, 1)
+    t = (
+        0.0
+        if length2 == 0
+        else np.clip(((xs - p[0]) * dx + (ys - p[1]) * dy) / length2, 0, 1)
+    )
     dist2 = (xs - p[0] - t * dx) ** 2 + (ys - p[1] - t * dy) ** 2
     img[r0:r1, c0:c1][dist2 <= radius * radius] = color

@@ -155,7 +155,9 @@ class PixelcopterEnv(gymnasium.Env):
         while self._column_x(self._col_k0 + len(self._col_c)) < 2 * self.width:
             k = self._col_k0 + len(self._col_c)
             world_x = self.column_width / 2 + k * self.column_width
-            wave = math.sin(self._freq * world_x + self._phase + self.np_random.uniform(0.0, 0.5))
+            wave = math.sin(
+                self._freq * world_x + self._phase + self.np_random.uniform(0.0, 0.5)
+            )
             self._col_c.append(int(round(self.height / 2 + self.wave_amplitude * wave)))
 
     def _centre_at(self, x: float) -> int:
@@ -167,7 +169,9 @@ class PixelcopterEnv(gymnasium.Env):
         """Place a block 48 to 71 px from the left edge, its centre 12 to 35 px from the top."""
         x = float(self.np_random.integers(self.width, int(1.5 * self.width)))
         # As in PLE the height ignores the cave: most blocks stand in the gap, some lean on a wall.
-        centre = float(self.np_random.integers(int(0.25 * self.height), int(0.75 * self.height)))
+        centre = float(
+            self.np_random.integers(int(0.25 * self.height), int(0.75 * self.height))
+        )
         self._blocks.append([x, centre - self.block_height / 2, 0.0])
 
     def _next_block(self) -> list[float]:
@@ -270,7 +274,9 @@ class PixelcopterEnv(gymnasium.Env):
         if not self.action_space.contains(action):
             raise ValueError(f"action must be 0 (up) or 1 (do nothing), got {action!r}")
         if self._crashed:
-            gymnasium.logger.warn("step() called after the copter crashed; call reset() first.")
+            gymnasium.logger.warn(
+                "step() called after the copter crashed; call reset() first."
+            )
             return self._obs(), 0.0, True, False, {}
 
         accel = (-0.875 if int(action) == UP else 0.09) * self.speed
@@ -324,9 +330,21 @@ class PixelcopterEnv(gymnasium.Env):
         half_w = self.column_width / 2
         for i, c in enumerate(self._col_c):
             x = self._column_x(self._col_k0 + i)
-            _fill_rect(img, s * (x - half_w), s * (x + half_w), 0, s * (c - self.gap_half), wall)
             _fill_rect(
-                img, s * (x - half_w), s * (x + half_w), s * (c + self.gap_half), img.shape[0], wall
+                img,
+                s * (x - half_w),
+                s * (x + half_w),
+                0,
+                s * (c - self.gap_half),
+                wall,
+            )
+            _fill_rect(
+                img,
+                s * (x - half_w),
+                s * (x + half_w),
+                s * (c + self.gap_half),
+                img.shape[0],
+                wall,
             )
         half_b = self.block_width / 2
         for x, top, _ in self._blocks:
@@ -341,7 +359,9 @@ class PixelcopterEnv(gymnasium.Env):
         half = self.player_size / 2
         color = (230, 40, 40) if self._crashed else (250, 230, 90)
         px, y = self.player_x, self._y
-        _fill_rect(img, s * (px - half), s * (px + half), s * (y - half), s * (y + half), color)
+        _fill_rect(
+            img, s * (px - half), s * (px + half), s * (y - half), s * (y + half), color
+        )
         # A rotor on top, so the square reads as a copter.
         _fill_rect(
             img,
@@ -389,7 +409,12 @@ def hover_policy(obs: np.ndarray) -> int | np.ndarray:
 
 
 def _fill_rect(
-    img: np.ndarray, x0: float, x1: float, y0: float, y1: float, color: tuple[int, int, int]
+    img: np.ndarray,
+    x0: float,
+    x1: float,
+    y0: float,
+    y1: float,
+    color: tuple[int, int, int],
 ) -> None:
     """Fill the pixels whose centres lie in ``[x0, x1) x [y0, y1)``, clipped to ``img``."""
     h, w = img.shape[:2]
