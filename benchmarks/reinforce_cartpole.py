@@ -131,9 +131,8 @@ class HoverPolicy(torch.nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.anchor = torch.nn.Parameter(
-            torch.zeros(())
-        )  # evaluate() reads the device here
+        # evaluate() reads the device here
+        self.anchor = torch.nn.Parameter(torch.zeros(()))
 
     def dist(self, obs):
         choice = torch.as_tensor(hover_policy(obs.cpu().numpy()))

@@ -500,10 +500,11 @@ def _tabular_cases(seed: int | None, n_random: int) -> Iterable[dict]:
 
 def _score_weighted(theta, states, actions, weights, minus_pi=True):
     """``Σ_t w_t ∇_θ log π(a_t|s_t)`` per episode, shape (M, S, A), from the library's score."""
+    # local: keeps checks light to import
     from rlbook.exact import (
         grad_log_probs,
         policy_probs,
-    )  # local: keeps checks light to import
+    )
 
     if minus_pi:
         scores = grad_log_probs(theta, states, actions)
@@ -604,9 +605,10 @@ def _normalize_cases(seed: int | None, n_random: int) -> Iterable[dict]:
 
 
 def _normalize_reference(x):
+    # local: keeps the module's imports as they were
     from rlbook.returns import (
         normalize,
-    )  # local: keeps the module's imports as they were
+    )
 
     return normalize(x)
 
@@ -853,9 +855,10 @@ def _underflow_cases(rng: np.random.Generator) -> list[dict]:
 
 
 def _trajectory_weights_reference(log_p_target, log_p_behaviour):
+    # local: keeps checks light to import
     from rlbook.importance import (
         trajectory_weights,
-    )  # local: keeps checks light to import
+    )
 
     return trajectory_weights(log_p_target, log_p_behaviour)
 
@@ -995,9 +998,8 @@ def _per_decision_cases(seed: int | None, n_random: int) -> Iterable[dict]:
 
 
 def _per_decision_probe() -> dict:
-    rng = np.random.default_rng(
-        0
-    )  # three trajectories of four steps: (M, H) is not (M,)
+    # three trajectories of four steps: (M, H) is not (M,)
+    rng = np.random.default_rng(0)
     return {
         "rewards": torch.tensor(rng.normal(size=(3, 4))),
         "log_p_target": torch.tensor(np.log(rng.uniform(0.1, 1, (3, 4)))),

@@ -809,9 +809,8 @@ def gradient_estimates(
                 f"baseline: expected a tensor of shape (H, S) = {(H, S)} or (H, S, A) = "
                 f"{(H, S, A)}, got {tuple(baseline.shape)}"
             )
-    w = estimator_weights(
-        traj, weights=weights, baseline=baseline, gamma=gamma
-    )  # (M, H)
+    # (M, H)
+    w = estimator_weights(traj, weights=weights, baseline=baseline, gamma=gamma)
     # Σ_t w_t ∇log π(a_t|s_t), without building the (M, H, S, A) scores of grad_log_probs:
     # the step-t score is zero outside row s_t, so add w_t (e_{a_t} − π(·|s_t)) into that row.
     pi = policy_probs(theta.detach())
@@ -821,9 +820,8 @@ def gradient_estimates(
     estimates = torch.zeros(
         traj.num_trajectories, mdp.num_states, num_actions, dtype=torch.float64
     )
-    index = traj.states[..., None].expand(
-        -1, -1, num_actions
-    )  # (M, H, A): row s_t of step t
+    # (M, H, A): row s_t of step t
+    index = traj.states[..., None].expand(-1, -1, num_actions)
     return estimates.scatter_add_(1, index, rows)
 
 

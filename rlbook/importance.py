@@ -251,9 +251,8 @@ def per_decision_is(
             f"rewards: expected the shape of the log-probabilities {tuple(log_ratio.shape)}, "
             f"got {tuple(r.shape)}"
         )
-    cumulative = torch.exp(
-        log_ratio.cumsum(-1)
-    )  # W_{0:t}: ratios of steps 0..t, in log space
+    # W_{0:t}: ratios of steps 0..t, in log space
+    cumulative = torch.exp(log_ratio.cumsum(-1))
     discounts = gamma ** torch.arange(r.shape[1], dtype=r.dtype)
     return (discounts * cumulative * r).sum(-1)
 

@@ -168,9 +168,8 @@ def _sample(
         if not isinstance(dist, Categorical):
             actions = dist.sample()
             return actions.cpu().numpy(), dist.log_prob(actions).cpu().numpy()
-        log_p = (
-            dist.logits.cpu().numpy()
-        )  # torch keeps these normalised: log-probabilities
+        # torch keeps these normalised: log-probabilities
+        log_p = dist.logits.cpu().numpy()
     cdf = np.exp(log_p).cumsum(axis=-1)
     # u lies in (0, 1], so an action of probability 0 (an empty interval) is never drawn;
     # leaving the last CDF entry out keeps the index in range when rounding puts it below u
@@ -240,9 +239,8 @@ def collect(
 
     if previous is None:
         obs, _ = envs.reset(seed=seed)
-        pending_reset = np.zeros(
-            n, dtype=bool
-        )  # NEXT_STEP: this env's next step only resets
+        # NEXT_STEP: this env's next step only resets
+        pending_reset = np.zeros(n, dtype=bool)
         ep_ret, ep_len = np.zeros(n), np.zeros(n, dtype=np.int64)
     else:
         obs = previous.next_obs.cpu().numpy()
@@ -276,9 +274,8 @@ def collect(
     buf = allocate(num_steps)
     episode_returns: list[float] = []
     episode_lengths: list[int] = []
-    in_first_episode_after = np.ones(
-        n, dtype=bool
-    )  # for complete_episodes: still collecting
+    # for complete_episodes: still collecting
+    in_first_episode_after = np.ones(n, dtype=bool)
     t = 0
     while t < num_steps or (complete_episodes and in_first_episode_after.any()):
         if t == len(buf["obs"]):  # complete_episodes outgrew the arrays: double them
@@ -310,9 +307,8 @@ def collect(
         ep_ret += rewards * live
         ep_len += live
         if dones.any():
-            if (
-                not same_step
-            ):  # the step that ended the episode returned its last observation
+            # the step that ended the episode returned its last observation
+            if not same_step:
                 buf["final_obs"][t, dones] = next_obs[dones]
             finished = np.flatnonzero(dones & buf["mask"][t])
             episode_returns.extend(ep_ret[finished].tolist())

@@ -40,9 +40,8 @@ def _headless_sdl() -> None:
 
 def _to_env_action(action: Any, space: gymnasium.Space) -> Any:
     """Turn what a policy returned (tensor, array, number) into an action ``space`` accepts."""
-    if hasattr(
-        action, "detach"
-    ):  # a torch tensor; no torch import needed to recognise it
+    # a torch tensor; no torch import needed to recognise it
+    if hasattr(action, "detach"):
         action = action.detach().cpu().numpy()
     if isinstance(space, gymnasium.spaces.Discrete):
         a = np.asarray(action)
@@ -203,9 +202,8 @@ def to_gif(
     palette = strip.quantize(colors=colors, method=Image.Quantize.MEDIANCUT)
     indexed = [im.quantize(palette=palette, dither=Image.Dither.NONE) for im in images]
 
-    duration = max(
-        20, round(100 * every / fps) * 10
-    )  # milliseconds, in GIF's 10 ms steps
+    # milliseconds, in GIF's 10 ms steps
+    duration = max(20, round(100 * every / fps) * 10)
     buffer = io.BytesIO()
     indexed[0].save(
         buffer,

@@ -38,9 +38,10 @@ def _quadratic(dim=6, seed=0):
     a = q @ q.T + dim * np.eye(dim)  # positive definite
     optimum = rng.normal(size=dim)
 
+    # f(theta) = -1/2 (theta - optimum)^T A (theta - optimum), batched over rows
     def f(
         theta,
-    ):  # f(theta) = -1/2 (theta - optimum)^T A (theta - optimum), batched over rows
+    ):
         diff = theta - optimum
         return -0.5 * np.einsum("...i,ij,...j->...", diff, a, diff)
 
@@ -94,9 +95,8 @@ def test_top_b_step_still_climbs():
 
 
 def _axis_deltas(n):
-    return np.eye(
-        n
-    )  # direction k moves coordinate k only: its weight is readable there
+    # direction k moves coordinate k only: its weight is readable there
+    return np.eye(n)
 
 
 def test_top_b_keeps_the_b_largest_max_returns():
@@ -253,9 +253,8 @@ def test_run_linear_policies_counts_only_first_episode_steps():
     envs.close()
     assert np.array_equal(returns, lengths)  # CartPole pays 1 per step
     assert len(states) == lengths.sum()
-    assert (
-        len(set(lengths.tolist())) > 1
-    )  # episodes of different lengths: some copies waited
+    # episodes of different lengths: some copies waited
+    assert len(set(lengths.tolist())) > 1
     for i in range(6):  # one plain episode per policy
         env = gym.make("CartPole-v1")
         obs, _ = env.reset(seed=3 + i)

@@ -110,9 +110,8 @@ def test_render_rgb_array_shape_and_dtype(env_id, shape):
     frame = env.render()
     assert frame.shape == shape
     assert frame.dtype == np.uint8
-    assert (
-        len(np.unique(frame.reshape(-1, 3), axis=0)) >= 3
-    )  # background and two objects
+    # background and two objects
+    assert len(np.unique(frame.reshape(-1, 3), axis=0)) >= 3
 
 
 # --- ContinuousCartPole -------------------------------------------------------------------
@@ -153,9 +152,8 @@ def test_continuous_cartpole_full_push_right_moves_the_cart_right():
         x_dots.append(obs[1])
         thetas.append(obs[2])
     assert len(xs) > 5
-    assert np.all(
-        np.diff(x_dots) > 0
-    )  # constant force: the cart keeps accelerating right
+    # constant force: the cart keeps accelerating right
+    assert np.all(np.diff(x_dots) > 0)
     assert xs[-1] > xs[0]
     assert thetas[-1] < thetas[0]  # and the pole falls back, to the left
 
@@ -247,9 +245,8 @@ def test_pixelcopter_rewards_are_passes_or_a_crash():
     for seed in range(20):
         _, rewards, terminated = _episode(env, hover_policy, seed)
         seen.update(rewards)
-        assert (
-            terminated and rewards[-1] == -5.0
-        )  # the crash, and only the crash, costs 5
+        # the crash, and only the crash, costs 5
+        assert terminated and rewards[-1] == -5.0
         assert all(r >= 0 for r in rewards[:-1])
     assert seen <= {0.0, 1.0, 2.0, -5.0}
     assert {0.0, 1.0, -5.0} <= seen
@@ -285,16 +282,14 @@ def test_pixelcopter_observations_follow_ples_momentum_update():
         # The gap is always 0.5 H = 24 px tall, and the gate's block 9 px.
         assert math.isclose(new[2] + new[3], 24.0, rel_tol=1e-6)
         assert math.isclose(new[6] - new[5], 9.0, rel_tol=1e-6)
-        assert (
-            0 < new[4] <= 56
-        )  # the next gate is ahead of the copter, at most 1.5 W - 16 px
+        # the next gate is ahead of the copter, at most 1.5 W - 16 px
+        assert 0 < new[4] <= 56
         obs = new
 
 
 def test_pixelcopter_truncates_at_the_time_limit_without_crashing():
-    env = gym.make(
-        PIXELCOPTER_ID, max_episode_steps=30
-    )  # hover survives at least 40 steps
+    # hover survives at least 40 steps
+    env = gym.make(PIXELCOPTER_ID, max_episode_steps=30)
     length, _, terminated = _episode(env, hover_policy, seed=0)
     assert length == 30 and not terminated
 

@@ -213,9 +213,8 @@ def test_state_frequencies_match_state_distributions(
 ) -> None:
     mdp, theta = case(name)
     traj = samples[name]
-    freq = (
-        torch.nn.functional.one_hot(traj.states, mdp.num_states).double().mean(0)
-    )  # (H, S)
+    # (H, S)
+    freq = torch.nn.functional.one_hot(traj.states, mdp.num_states).double().mean(0)
     d = state_distributions(mdp, theta)
     se = (d * (1 - d) / NUM_SAMPLES).sqrt()
     assert ((freq - d).abs() <= 4 * se + 1e-12).all()

@@ -254,9 +254,8 @@ def test_truncation_bootstraps_and_termination_does_not() -> None:
 
     assert one_step(terminated=False, truncated=True) == 1.0 + 0.5 * 10.0
     assert one_step(terminated=True, truncated=False) == 1.0
-    assert (
-        one_step(terminated=True, truncated=True) == 1.0
-    )  # a terminal state is terminal
+    # a terminal state is terminal
+    assert one_step(terminated=True, truncated=True) == 1.0
     # the end of the rollout (neither flag) bootstraps too
     assert one_step(terminated=False, truncated=False) == 1.0 + 0.5 * 10.0
 

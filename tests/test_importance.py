@@ -174,9 +174,8 @@ def test_weighted_is_estimate_is_biased_but_the_bias_shrinks() -> None:
 
 
 def test_weighted_is_estimate_is_a_weighted_average() -> None:
-    w = torch.tensor(
-        [1e300, 3e300, 0.0], dtype=torch.float64
-    )  # would overflow when summed
+    # would overflow when summed
+    w = torch.tensor([1e300, 3e300, 0.0], dtype=torch.float64)
     f = torch.tensor([[1.0, 2.0], [5.0, -2.0], [100.0, 7.0]], dtype=torch.float64)
     assert torch.allclose(
         weighted_is_estimate(w, f), torch.tensor([4.0, -1.0], dtype=torch.float64)

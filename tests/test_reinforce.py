@@ -322,9 +322,8 @@ def test_total_steps_and_evaluation_rows() -> None:
     assert evaluated.sum() >= 2
     # an evaluation runs on the first row at or past each multiple of eval_every
     np.testing.assert_array_equal(history["eval_steps"][evaluated], steps[evaluated])
-    assert np.all(
-        history["eval_mean"][evaluated] >= 8
-    )  # CartPole lasts at least 8 steps
+    # CartPole lasts at least 8 steps
+    assert np.all(history["eval_mean"][evaluated] >= 8)
     assert np.all(np.diff(history["time_s"]) >= 0)
 
 

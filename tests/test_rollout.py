@@ -127,9 +127,8 @@ def test_transitions_and_final_observations_follow_the_physics(
     envs.close()
     obs, final_obs = rollout.obs.numpy(), rollout.final_obs.numpy()
     T, N = rollout.rewards.shape
-    assert (
-        rollout.terminated.sum() >= 4
-    )  # the random policy drops the pole within 80 steps
+    # the random policy drops the pole within 80 steps
+    assert rollout.terminated.sum() >= 4
     for i in range(N):
         for t in range(T):
             if not rollout.mask[t, i]:
@@ -393,9 +392,8 @@ def test_gaussian_actions_are_clipped_only_for_the_environment() -> None:
         autoreset_mode=AutoresetMode.SAME_STEP,
     )
     torch.manual_seed(0)
-    policy = GaussianPolicy(
-        3, 1, hidden=(8,), log_std_init=1.5
-    )  # std 4.5 on a [-2, 2] space
+    # std 4.5 on a [-2, 2] space
+    policy = GaussianPolicy(3, 1, hidden=(8,), log_std_init=1.5)
     rollout = collect(envs, policy, 50, seed=0)
     envs.close()
     actions = rollout.actions.numpy()

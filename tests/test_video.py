@@ -118,9 +118,8 @@ def test_show_gif_displays_as_image_gif():
     for obj in (show_gif(frames, scale=1), show_gif(data)):
         bundle, _ = obj._repr_mimebundle_()
         assert base64.b64decode(bundle["image/gif"]) == data
-        formatted, _ = DisplayFormatter().format(
-            obj
-        )  # what a notebook stores in its output
+        # what a notebook stores in its output
+        formatted, _ = DisplayFormatter().format(obj)
         assert "image/gif" in formatted
     with pytest.raises(ValueError, match="GIF"):
         show_gif(b"\x89PNG....")

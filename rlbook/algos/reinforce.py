@@ -346,9 +346,8 @@ def train_reinforce(
                 values = value_fn(batch.obs)
         to_go = None
         if cfg.weights == "reward_to_go" or value_fn is not None:
-            to_go = reward_to_go(
-                batch.rewards, batch.dones, cfg.gamma
-            )  # computed once, used twice
+            # computed once, used twice
+            to_go = reward_to_go(batch.rewards, batch.dones, cfg.gamma)
         if cfg.weights == "reward_to_go":
             weights = _reduce(to_go, batch, cfg.baseline, cfg.normalize, values)
         else:

@@ -216,9 +216,8 @@ class ContinuousCartPoleEnv(gymnasium.Env):
             raise RuntimeError("call reset() before render()")
         h, w = self.screen_height, self.screen_width
         img = np.full((h, w, 3), 255, dtype=np.uint8)
-        scale = w / (
-            2 * self.x_threshold
-        )  # pixels per metre: the track spans the picture
+        # pixels per metre: the track spans the picture
+        scale = w / (2 * self.x_threshold)
         track_y = 300
         cart_w, cart_h = 50.0, 30.0
         pole_len = scale * 2 * self.length
@@ -240,9 +239,8 @@ class ContinuousCartPoleEnv(gymnasium.Env):
         axle_y = track_y - cart_h / 4
         tip = (cart_x + pole_len * math.sin(theta), axle_y - pole_len * math.cos(theta))
         _draw_segment(img, (cart_x, axle_y), tip, 5.0, (202, 152, 101))
-        _draw_segment(
-            img, (cart_x, axle_y), (cart_x, axle_y), 5.0, (129, 132, 203)
-        )  # axle
+        # axle
+        _draw_segment(img, (cart_x, axle_y), (cart_x, axle_y), 5.0, (129, 132, 203))
         return img
 
     def close(self) -> None:
