@@ -1,10 +1,13 @@
-"""What every benchmark records next to its results: the machine and how busy it was."""
+"""What every benchmark records next to its results, and how it writes them."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import sys
+import time
+from pathlib import Path
 
 import torch
 
@@ -18,3 +21,19 @@ def machine_info() -> dict:
         "cpus": os.cpu_count(),
         "load_average": os.getloadavg(),
     }
+
+
+def save_results(path: str | Path, started: str, args, **payload) -> Path:
+    """Write ``payload`` as JSON with the start and end times, the machine and the arguments."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    record = {
+        "started": started,
+        "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "machine": machine_info(),
+        "args": vars(args),
+        **payload,
+    }
+    out.write_text(json.dumps(record, indent=1, default=str))
+    print(f"\nresults written to {out}")
+    return out

@@ -30,7 +30,6 @@ results go to ``benchmarks/results/ars_vs_ppo.json`` (gitignored).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import time
@@ -38,7 +37,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import torch
-from _common import machine_info
+from _common import save_results
 from torch import nn
 
 import rlbook.envs  # noqa: F401  (registers rlbook/ContinuousCartPole-v1)
@@ -119,24 +118,14 @@ def main() -> None:
             f"{statistics.median(r['cpu_s'] for r in runs):.2f} |"
         )
 
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(
-        json.dumps(
-            {
-                "started": started,
-                "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
-                "machine": machine_info(),
-                "args": vars(args),
-                "ars_config": asdict(ARSConfig()),
-                "ppo_config": {k: asdict(v()) for k, v in PPO_SETTINGS.items()},
-                "runs": results,
-            },
-            indent=1,
-            default=str,
-        )
+    save_results(
+        args.out,
+        started,
+        args,
+        ars_config=asdict(ARSConfig()),
+        ppo_config={k: asdict(v()) for k, v in PPO_SETTINGS.items()},
+        runs=results,
     )
-    print(f"\nresults written to {out}")
 
 
 if __name__ == "__main__":

@@ -31,14 +31,13 @@ results go to ``benchmarks/results/ppo_cartpole.json`` (gitignored).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import time
 from pathlib import Path
 
 import torch
-from _common import machine_info
+from _common import save_results
 from torch import nn
 
 from rlbook.algos.ppo import PPOConfig, train_ppo
@@ -202,30 +201,18 @@ def main() -> None:
                 f"wall {wall / sb3_wall:.2f}, CPU {cpu / sb3_cpu:.2f}"
             )
 
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     keys = ("steps", "wall_s", "cpu_s")
-    out.write_text(
-        json.dumps(
-            {
-                "started": started,
-                "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
-                "machine": machine_info(),
-                "args": vars(args),
-                "ppo_configs": {name: vars(make()) for name, make in CONFIGS.items()},
-                "rlbook": {
-                    name: [dict(zip(keys, r, strict=True)) for r in runs]
-                    for name, runs in ours.items()
-                },
-                "sb3": [dict(zip(keys, r, strict=True)) for r in sb3]
-                if use_sb3
-                else None,
-            },
-            indent=1,
-            default=str,
-        )
+    save_results(
+        args.out,
+        started,
+        args,
+        ppo_configs={name: vars(make()) for name, make in CONFIGS.items()},
+        rlbook={
+            name: [dict(zip(keys, r, strict=True)) for r in runs]
+            for name, runs in ours.items()
+        },
+        sb3=[dict(zip(keys, r, strict=True)) for r in sb3] if use_sb3 else None,
     )
-    print(f"\nresults written to {out}")
 
 
 def fmt(run: tuple[float, float, float]) -> str:

@@ -37,7 +37,6 @@ markdown tables. Torch runs on one thread.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import time
@@ -45,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import machine_info
+from _common import save_results
 
 import rlbook.envs  # noqa: F401  (registers rlbook/Pixelcopter-v0)
 from rlbook.algos.reinforce import ReinforceConfig, train_reinforce
@@ -251,23 +250,13 @@ def main(argv: list[str] | None = None) -> None:
         print("\n## REINFORCE on Pixelcopter against two baselines\n")
         print(pixel_table(pixel, args.pixel_steps))
 
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(
-        json.dumps(
-            {
-                "started": started,
-                "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
-                "machine": machine_info(),
-                "args": vars(args),
-                "cartpole": results,
-                "pixelcopter": pixel,
-            },
-            indent=1,
-            default=str,
-        )
+    save_results(
+        args.out,
+        started,
+        args,
+        cartpole=results,
+        pixelcopter=pixel,
     )
-    print(f"\nresults written to {out}")
 
 
 if __name__ == "__main__":

@@ -25,14 +25,13 @@ Raw results go to ``benchmarks/results/rollout_speed.json`` (gitignored).
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from _common import machine_info
+from _common import save_results
 
 from rlbook.policies import CategoricalPolicy, ValueNet
 from rlbook.rollout import collect, make_envs
@@ -153,21 +152,12 @@ def main() -> None:
                 flush=True,
             )
 
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(
-        json.dumps(
-            {
-                "started": started,
-                "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
-                "machine": machine_info(),
-                "args": vars(args),
-                "steps_per_second": results,
-            },
-            indent=1,
-        )
+    save_results(
+        args.out,
+        started,
+        args,
+        steps_per_second=results,
     )
-    print(f"\nresults written to {out}")
 
 
 if __name__ == "__main__":
