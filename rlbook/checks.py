@@ -16,6 +16,7 @@ import torch
 
 from rlbook.algos.numpy_pg import grad_log_softmax_policy
 from rlbook.returns import discounted_returns, reward_to_go
+from rlbook.utils import rng as _seeded_rng
 
 
 class ExerciseError(AssertionError):
@@ -97,7 +98,7 @@ def _grade(
 
 
 def _episode_cases(seed: int | None, n_random: int, with_gamma: bool) -> Iterable[dict]:
-    rng = np.random.default_rng(seed)
+    rng = _seeded_rng(seed)
 
     def case(rewards, dones, gamma=1.0):
         args = {
@@ -203,7 +204,7 @@ def check_discounted_returns(
 
 
 def _softmax_cases(seed: int | None, n_random: int) -> Iterable[dict]:
-    rng = np.random.default_rng(seed)
+    rng = _seeded_rng(seed)
     yield {
         "theta": np.zeros((2, 2)),
         "x": np.array([[1.0, 0.0]]),
@@ -267,7 +268,7 @@ def check_grad_log_softmax(
 
 
 def _categorical_score_cases(seed: int | None, n_random: int) -> Iterable[dict]:
-    rng = np.random.default_rng(seed)
+    rng = _seeded_rng(seed)
 
     def case(logits, actions):
         return {
@@ -345,7 +346,7 @@ def check_score_categorical(
 
 
 def _gaussian_score_cases(seed: int | None, n_random: int) -> Iterable[dict]:
-    rng = np.random.default_rng(seed)
+    rng = _seeded_rng(seed)
 
     def case(x, mu, log_std):
         return {
@@ -467,7 +468,7 @@ def check_gaussian_score(
 
 
 def _tabular_cases(seed: int | None, n_random: int) -> Iterable[dict]:
-    rng = np.random.default_rng(seed)
+    rng = _seeded_rng(seed)
 
     def case(theta, states, actions, rewards):
         return {
@@ -588,7 +589,7 @@ def check_reward_to_go_estimates(
 
 
 def _normalize_cases(seed: int | None, n_random: int) -> Iterable[dict]:
-    rng = np.random.default_rng(seed)
+    rng = _seeded_rng(seed)
 
     def case(x):
         return {"x": torch.tensor(x, dtype=torch.float64)}
@@ -694,7 +695,7 @@ def check_normalize(fn: Callable, seed: int | None = None, n_random: int = 30) -
 
 
 def _gaussian_log_prob_cases(seed: int | None, n_random: int) -> Iterable[dict]:
-    rng = np.random.default_rng(seed)
+    rng = _seeded_rng(seed)
 
     def case(actions, mean, log_std):
         return {
@@ -808,7 +809,7 @@ def check_gaussian_log_prob(
 
 
 def _log_prob_pair_cases(seed: int | None, n_random: int) -> Iterable[dict]:
-    rng = np.random.default_rng(seed)
+    rng = _seeded_rng(seed)
 
     def case(log_p_target, log_p_behaviour):
         return {
@@ -914,7 +915,7 @@ def check_trajectory_weights(
     """
     if not callable(fn):
         raise TypeError(f"fn must be a function, got {type(fn).__name__}")
-    probe_rng = np.random.default_rng(0)
+    probe_rng = _seeded_rng(0)
     probe = {
         "log_p_target": torch.tensor(np.log(probe_rng.uniform(0.1, 1, (3, 4)))),
         "log_p_behaviour": torch.tensor(np.log(probe_rng.uniform(0.1, 1, (3, 4)))),
@@ -922,7 +923,7 @@ def check_trajectory_weights(
     _check_underflow_and_shape(
         "trajectory_weights",
         fn,
-        [probe, *_underflow_cases(np.random.default_rng(seed))],
+        [probe, *_underflow_cases(_seeded_rng(seed))],
         "you forgot the product over time: the weight of a trajectory is the product of its "
         "per-step ratios, exp of the sum over the last axis of (log_p_target - log_p_behaviour).",
     )
@@ -965,7 +966,7 @@ def check_trajectory_weights(
 
 
 def _per_decision_cases(seed: int | None, n_random: int) -> Iterable[dict]:
-    rng = np.random.default_rng(seed)
+    rng = _seeded_rng(seed)
 
     def case(rewards, log_p_target, log_p_behaviour, gamma=1.0):
         return {
@@ -999,7 +1000,7 @@ def _per_decision_cases(seed: int | None, n_random: int) -> Iterable[dict]:
 
 def _per_decision_probe() -> dict:
     # three trajectories of four steps: (M, H) is not (M,)
-    rng = np.random.default_rng(0)
+    rng = _seeded_rng(0)
     return {
         "rewards": torch.tensor(rng.normal(size=(3, 4))),
         "log_p_target": torch.tensor(np.log(rng.uniform(0.1, 1, (3, 4)))),
@@ -1104,7 +1105,7 @@ def check_per_decision_is(
 
 
 def _ars_cases(seed: int | None, n_random: int) -> Iterable[dict]:
-    rng = np.random.default_rng(seed)
+    rng = _seeded_rng(seed)
 
     def case(r_plus, r_minus, deltas, b, step_size):
         return {
@@ -1150,7 +1151,7 @@ def _ars_equal_returns_case() -> dict:
     return {
         "r_plus": np.full(4, 500.0),
         "r_minus": np.full(4, 500.0),
-        "deltas": np.random.default_rng(0).normal(size=(4, 2, 4)),
+        "deltas": _seeded_rng(0).normal(size=(4, 2, 4)),
         "b": 2,
         "step_size": 0.1,
     }
@@ -1281,7 +1282,7 @@ def check_ars_update(fn: Callable, seed: int | None = None, n_random: int = 30) 
 
 
 def _clip_cases(seed: int | None, n_random: int) -> Iterable[dict]:
-    rng = np.random.default_rng(seed)
+    rng = _seeded_rng(seed)
 
     def case(ratio, advantages, clip_coef):
         return {
@@ -1435,7 +1436,7 @@ def check_clip_objective(
 
 
 def _gae_cases(seed: int | None, n_random: int) -> Iterable[dict]:
-    rng = np.random.default_rng(seed)
+    rng = _seeded_rng(seed)
 
     def case(rewards, values, next_values, terminated, dones, gamma, lam):
         return {

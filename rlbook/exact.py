@@ -20,6 +20,9 @@ from typing import Literal, NamedTuple
 import numpy as np
 import torch
 
+from rlbook.utils import generator
+from rlbook.utils import rng as seeded_rng
+
 __all__ = [
     "EstimatorStats",
     "TabularMDP",
@@ -197,7 +200,7 @@ def random_mdp(
             or value < 1
         ):
             raise ValueError(f"{name}: expected an int >= 1, got {value!r}")
-    rng = np.random.default_rng(seed)
+    rng = seeded_rng(seed)
     P = rng.dirichlet(np.ones(num_states), size=(num_states, num_actions))
     R = rng.standard_normal((num_states, num_actions))
     mu0 = rng.dirichlet(np.ones(num_states))
@@ -562,7 +565,7 @@ def sample_trajectories(
             f"num_trajectories: expected an int >= 1, got {num_trajectories!r}"
         )
     pi = policy_probs(_check_theta(theta, mdp)).detach()
-    gen = torch.Generator().manual_seed(int(seed))
+    gen = generator(seed)
     M, H = int(num_trajectories), mdp.horizon
     policy_cdf, transition_cdf = _cdf(pi), _cdf(mdp.P)  # (S, A), (S, A, S)
     states = torch.empty(M, H, dtype=torch.long)

@@ -61,9 +61,13 @@ def mlp(
     return nn.Sequential(*layers)
 
 
-def _check_obs(obs: torch.Tensor, obs_dim: int) -> torch.Tensor:
+def _check_obs(obs: torch.Tensor, obs_dim: int, net: nn.Module) -> torch.Tensor:
+    """``obs`` as a tensor on ``net``'s device (NumPy and CPU tensors are moved there)."""
+    dev = next(net.parameters()).device
     if not isinstance(obs, torch.Tensor):
-        obs = torch.as_tensor(obs, dtype=torch.float32)
+        obs = torch.as_tensor(obs, dtype=torch.float32, device=dev)
+    elif obs.device != dev:
+        obs = obs.to(dev)
     if obs.shape[-1:] != (obs_dim,):
         raise ValueError(
             f"obs must have last dimension {obs_dim}, got shape {tuple(obs.shape)}"
@@ -102,7 +106,7 @@ class CategoricalPolicy(nn.Module):
 
     def dist(self, obs: torch.Tensor) -> Categorical:
         """The action distribution at ``obs`` (shape ``(..., obs_dim)``); batch shape ``(...)``."""
-        obs = _check_obs(obs, self.obs_dim)
+        obs = _check_obs(obs, self.obs_dim, self.logits_net)
         return Categorical(logits=self.logits_net(obs), validate_args=False)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
@@ -154,7 +158,7 @@ class GaussianPolicy(nn.Module):
 
     def dist(self, obs: torch.Tensor) -> Independent:
         """The action distribution at ``obs``; batch shape ``(...)``, event shape ``(act_dim,)``."""
-        obs = _check_obs(obs, self.obs_dim)
+        obs = _check_obs(obs, self.obs_dim, self.mu_net)
         mu = self.mu_net(obs)
         return Independent(Normal(mu, self.log_std.exp(), validate_args=False), 1)
 
@@ -176,7 +180,7 @@ class ValueNet(nn.Module):
         self.v_net = mlp([obs_dim, *hidden, 1])
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        obs = _check_obs(obs, self.obs_dim)
+        obs = _check_obs(obs, self.obs_dim, self.v_net)
         return self.v_net(obs).squeeze(-1)
 
 

@@ -27,6 +27,7 @@ from torch import nn
 from torch.distributions import Categorical
 
 from rlbook.policies import CategoricalPolicy, check_policy_fits
+from rlbook.utils import offset
 
 
 @dataclass
@@ -238,7 +239,7 @@ def collect(
     rows = np.arange(n)
 
     if previous is None:
-        obs, _ = envs.reset(seed=seed)
+        obs, _ = envs.reset(seed=offset(seed))
         # NEXT_STEP: this env's next step only resets
         pending_reset = np.zeros(n, dtype=bool)
         ep_ret, ep_len = np.zeros(n), np.zeros(n, dtype=np.int64)
@@ -394,7 +395,7 @@ def evaluate(
     try:
         check_policy_fits(policy, envs.single_action_space)
         dev = next(policy.parameters()).device
-        obs, _ = envs.reset(seed=seed)
+        obs, _ = envs.reset(seed=offset(seed))
         returns = np.zeros(num_episodes)
         running = np.ones(num_episodes, dtype=bool)
         while running.any():

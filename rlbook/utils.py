@@ -9,6 +9,50 @@ import numpy as np
 import torch
 
 
+def seed_offset() -> int:
+    """The book-wide seed shift ``k`` from ``RLBOOK_SEED_OFFSET`` (0 when unset).
+
+    Every random stream of rlbook passes its seed through :func:`offset`, so one
+    environment variable reruns the whole book on other random numbers: a claim
+    that holds only for the seeds we wrote it with fails there.
+    """
+    text = os.environ.get("RLBOOK_SEED_OFFSET", "").strip()
+    if not text:
+        return 0
+    try:
+        k = int(text)
+    except ValueError:
+        k = -1
+    if k < 0:
+        raise ValueError(
+            f"RLBOOK_SEED_OFFSET must be a non-negative integer, got {text!r}"
+        )
+    return k
+
+
+def offset(seed: int | None) -> int | None:
+    """``seed + RLBOOK_SEED_OFFSET``; ``None`` (fresh entropy) stays ``None``."""
+    if seed is None:
+        return None
+    return _check_seed(seed) + seed_offset()
+
+
+def rng(seed: int) -> np.random.Generator:
+    """A NumPy generator seeded with ``offset(seed)``."""
+    return np.random.default_rng(offset(seed))
+
+
+def generator(seed: int) -> torch.Generator:
+    """A CPU ``torch.Generator`` seeded with ``offset(seed)``."""
+    return torch.Generator().manual_seed(offset(seed))
+
+
+def _check_seed(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
 def set_seed(seed: int) -> np.random.Generator:
     """Seed Python, NumPy and torch, and return a fresh NumPy generator.
 
@@ -21,16 +65,15 @@ def set_seed(seed: int) -> np.random.Generator:
     Returns
     -------
     numpy.random.Generator
-        ``np.random.default_rng(seed)``, for code that prefers an explicit generator.
+        ``rng(seed)``, for code that prefers an explicit generator.
 
     Notes
     -----
-    Environments are seeded separately, through ``envs.reset(seed=...)``.
+    The seed is shifted by ``RLBOOK_SEED_OFFSET`` (see :func:`offset`).
+    Environments are seeded separately, through ``envs.reset(seed=offset(...))``.
     See chapter 1 of the book (book/01_policy_gradient.ipynb).
     """
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    seed = int(seed)
+    seed = _check_seed(seed) + seed_offset()
     random.seed(seed)
     np.random.seed(seed % 2**32)  # noqa: NPY002 (legacy global RNG, still used by some libraries)
     torch.manual_seed(seed)

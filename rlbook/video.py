@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image
 
 import rlbook.envs  # noqa: F401  (registers the rlbook/... ids, so they can be recorded by name)
+from rlbook.utils import offset
 
 __all__ = ["record_episode", "to_gif", "show_gif"]
 
@@ -106,7 +107,7 @@ def record_episode(
                 f"env_or_id must render RGB arrays; make it with render_mode='rgb_array' "
                 f"(got render_mode={env.render_mode!r})"
             )
-        obs, _ = env.reset(seed=seed)
+        obs, _ = env.reset(seed=offset(seed))
         frames = [np.asarray(env.render(), dtype=np.uint8)]
         t = 0
         for t in range(1, max_steps + 1):

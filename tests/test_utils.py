@@ -72,3 +72,34 @@ def test_device_rejects_garbage(monkeypatch, name: str) -> None:
     with pytest.raises(ValueError, match="RLBOOK_DEVICE") as info:
         device()
     assert name in str(info.value)
+
+
+def test_seed_offset_shifts_every_stream(monkeypatch):
+    from rlbook import exact
+    from rlbook.rollout import evaluate  # noqa: F401  (imported for its reset path)
+    from rlbook.utils import generator, offset, rng, seed_offset
+
+    monkeypatch.delenv("RLBOOK_SEED_OFFSET", raising=False)
+    base = (rng(3).random(), torch.randn(2, generator=generator(3)), offset(3))
+    base_mdp = exact.random_mdp(seed=0).P
+    monkeypatch.setenv("RLBOOK_SEED_OFFSET", "1000")
+    assert seed_offset() == 1000 and offset(3) == 1003 and offset(None) is None
+    assert rng(3).random() != base[0]
+    assert not torch.equal(torch.randn(2, generator=generator(3)), base[1])
+    assert not torch.equal(exact.random_mdp(seed=0).P, base_mdp)
+    # the shift is a shift: offset k and seed s give the stream of seed s + k
+    assert rng(3).random() == np.random.default_rng(1003).random()
+    set_seed(3)
+    a = torch.rand(1)
+    monkeypatch.setenv("RLBOOK_SEED_OFFSET", "0")
+    set_seed(1003)
+    assert torch.equal(torch.rand(1), a)
+
+
+@pytest.mark.parametrize("bad", ["-1", "x", "1.5"])
+def test_seed_offset_rejects_nonsense(monkeypatch, bad):
+    from rlbook.utils import seed_offset
+
+    monkeypatch.setenv("RLBOOK_SEED_OFFSET", bad)
+    with pytest.raises(ValueError, match="RLBOOK_SEED_OFFSET"):
+        seed_offset()

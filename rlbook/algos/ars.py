@@ -34,6 +34,8 @@ from tqdm.auto import tqdm
 
 from rlbook.history import History
 from rlbook.rollout import Evaluator, make_envs
+from rlbook.utils import offset
+from rlbook.utils import rng as seeded_rng
 
 # ---------------------------------------------------------------------------------------------
 # The update
@@ -378,7 +380,7 @@ def run_linear_policies(
     -----
     See chapter 7 of the book (book/07_beyond_gradients.ipynb).
     """
-    obs, _ = envs.reset(seed=seed)
+    obs, _ = envs.reset(seed=offset(seed))
     n = envs.num_envs
     returns, lengths = np.zeros(n), np.zeros(n, dtype=np.int64)
     running = np.ones(n, dtype=bool)
@@ -430,7 +432,7 @@ def train_ars(env_id: str, cfg: ARSConfig | None = None) -> History:
     if not isinstance(cfg, ARSConfig):
         raise TypeError(f"cfg must be an ARSConfig, got {type(cfg).__name__}")
     start = time.perf_counter()
-    rng = np.random.default_rng(cfg.seed)
+    rng = seeded_rng(cfg.seed)
     n, b = cfg.num_directions, cfg.top_directions or cfg.num_directions
     m = cfg.episodes_per_direction
     envs = make_envs(env_id, 2 * n * m)

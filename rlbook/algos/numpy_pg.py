@@ -9,6 +9,8 @@ import numpy as np
 
 from rlbook.history import History
 from rlbook.rollout import make_envs
+from rlbook.utils import offset
+from rlbook.utils import rng as seeded_rng
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -89,7 +91,7 @@ def run_episodes(
     Returns features ``(T, N, d)``, actions ``(T, N)``, ``alive`` ``(T, N)`` (the step belongs to
     the first episode) and the episode returns ``(N,)``.
     """
-    obs, _ = envs.reset(seed=seed)
+    obs, _ = envs.reset(seed=offset(seed))
     n = envs.num_envs
     alive = np.ones(n, dtype=bool)
     xs, acts, alives, returns = [], [], [], np.zeros(n)
@@ -125,7 +127,7 @@ def train_numpy_pg(
     parameter matrix. See chapter 1 of the book (book/01_policy_gradient.ipynb).
     """
     cfg = cfg or NumpyPGConfig()
-    rng = np.random.default_rng(cfg.seed)
+    rng = seeded_rng(cfg.seed)
     envs = make_envs(env_id, cfg.num_episodes)
     if not isinstance(envs.single_action_space, gym.spaces.Discrete):
         raise TypeError(

@@ -1,0 +1,324 @@
+"""The spread of every check in the book over seed offsets and CPU kernel paths.
+
+Each run executes every chapter top to bottom (nbclient, this environment's kernel) with
+``RLBOOK_SEED_OFFSET=k`` and, for half of the runs, ``ATEN_CPU_CAPABILITY=default`` (torch's
+plain kernels, which change training numbers the way another CPU does). Before the chapter
+runs, an IPython AST transformer turns every ``assert`` into a recording call: it stores the
+operands of the comparison and whether it held, and never raises, so one failing check does
+not hide the ones after it.
+
+For a comparison ``a < b`` the *slack* is ``b - a`` (how far the measured value sits inside
+its bound); a chained ``lo < x < hi`` keeps the smaller of its two slacks. Across runs the
+report gives, per check, the smallest slack, its mean and standard deviation, and their
+ratio: how many observed standard deviations separate the bound from the typical value.
+
+    python benchmarks/claims_spread.py --runs 10 --jobs 2      # about 25 min on 2 cores
+    python benchmarks/claims_spread.py --report-only           # rewrite the report
+
+Writes ``benchmarks/results/claims_spread.json`` (raw records) and
+``benchmarks/claims_spread.md`` (the committed report).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine_info  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results" / "claims_spread.json"
+REPORT = ROOT / "benchmarks" / "claims_spread.md"
+
+# Runs in the chapter's kernel before its first cell. __rlbook_cell__ is set by the
+# driver before every cell, so a record says where its assert stands.
+RECORDER = r"""
+import ast as _ast, json as _json, math as _math
+
+_RECORD_PATH = {path!r}
+__rlbook_cell__ = -1
+_OPS = {{_ast.Lt: "<", _ast.LtE: "<=", _ast.Gt: ">", _ast.GtE: ">=",
+         _ast.Eq: "==", _ast.NotEq: "!=", _ast.Is: "is", _ast.IsNot: "is not",
+         _ast.In: "in", _ast.NotIn: "not in"}}
+
+
+def _as_float(x):
+    try:
+        if hasattr(x, "item") and getattr(x, "ndim", 0) == 0:
+            x = x.item()
+        if isinstance(x, bool):
+            return None
+        return float(x)
+    except Exception:
+        return None
+
+
+def __rlbook_record__(line, text, thunk, ops):
+    entry = {{"cell": __rlbook_cell__, "line": line, "text": text}}
+    try:
+        values = thunk()
+    except Exception as exc:
+        entry.update(ok=False, error=repr(exc)[:200])
+    else:
+        if ops is None:
+            entry["ok"] = bool(values[0])
+        else:
+            ok, slacks = True, []
+            for op, a, b in zip(ops, values, values[1:]):
+                try:
+                    held = {{"<": lambda: a < b, "<=": lambda: a <= b,
+                             ">": lambda: a > b, ">=": lambda: a >= b,
+                             "==": lambda: a == b, "!=": lambda: a != b,
+                             "is": lambda: a is b, "is not": lambda: a is not b,
+                             "in": lambda: a in b, "not in": lambda: a not in b}}[op]()
+                    held = bool(held.all()) if hasattr(held, "all") else bool(held)
+                except Exception:
+                    held = False
+                ok = ok and held
+                fa, fb = _as_float(a), _as_float(b)
+                if fa is not None and fb is not None and op in ("<", "<=", ">", ">="):
+                    slacks.append(fb - fa if op in ("<", "<=") else fa - fb)
+            entry["ok"] = ok
+            entry["values"] = [_as_float(v) for v in values]
+            if slacks:
+                entry["slack"] = min(slacks)
+    with open(_RECORD_PATH, "a") as f:
+        f.write(_json.dumps(entry) + "\n")
+
+
+class _AssertRecorder(_ast.NodeTransformer):
+    def visit_Assert(self, node):
+        test = node.test
+        if isinstance(test, _ast.Compare):
+            parts = [test.left, *test.comparators]
+            ops = _ast.Tuple([_ast.Constant(_OPS[type(o)]) for o in test.ops], _ast.Load())
+        else:
+            parts, ops = [test], _ast.Constant(None)
+        thunk = _ast.Lambda(
+            _ast.arguments([], [], None, [], [], None, []),
+            _ast.Tuple(parts, _ast.Load()),
+        )
+        call = _ast.Call(
+            _ast.Name("__rlbook_record__", _ast.Load()),
+            [_ast.Constant(node.lineno), _ast.Constant(_ast.unparse(test)[:160]),
+             thunk, ops], [])
+        return _ast.copy_location(_ast.Expr(call), node)
+
+
+get_ipython().ast_transformers.append(_AssertRecorder())
+"""
+
+
+def run_notebook(path: Path, offset: int, kernel_path: str, out_dir: Path) -> dict:
+    """Execute one chapter with every assert recorded; return its records and time."""
+    record_path = out_dir / f"{path.stem}-k{offset}-{kernel_path}.jsonl"
+    record_path.unlink(missing_ok=True)
+    nb = nbformat.read(path, as_version=4)
+    cells = []
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            marker = nbformat.v4.new_code_cell(f"__rlbook_cell__ = {index}")
+            cells += [marker, cell]
+    nb.cells = [nbformat.v4.new_code_cell(RECORDER.format(path=str(record_path)))]
+    nb.cells += cells
+    env = dict(os.environ, RLBOOK_SEED_OFFSET=str(offset))
+    env.pop("ATEN_CPU_CAPABILITY", None)
+    if kernel_path == "default":
+        env["ATEN_CPU_CAPABILITY"] = "default"
+    client = NotebookClient(
+        nb,
+        timeout=900,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+        allow_errors=True,
+    )
+    started = time.perf_counter()
+    error = None
+    try:
+        client.execute(env=env)
+    except Exception as exc:  # a crash is recorded, the sweep goes on
+        error = repr(exc)[:300]
+    seconds = time.perf_counter() - started
+    errors = [
+        o.get("ename", "") + ": " + o.get("evalue", "")[:200]
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if o.get("output_type") == "error"
+    ]
+    records = []
+    if record_path.exists():
+        records = [json.loads(line) for line in record_path.read_text().splitlines()]
+    return {
+        "notebook": path.name,
+        "offset": offset,
+        "kernel_path": kernel_path,
+        "seconds": round(seconds, 1),
+        "errors": errors + ([error] if error else []),
+        "records": records,
+    }
+
+
+def summarize(runs: list[dict]) -> dict:
+    """Per check: runs seen, failures, smallest/mean/std slack and the mean/std ratio."""
+    checks: dict[str, dict] = {}
+    for run in runs:
+        seen: dict[str, dict] = {}
+        for rec in run["records"]:
+            key = f"{run['notebook']}:cell{rec['cell']}:line{rec['line']}"
+            entry = seen.setdefault(
+                key, {"text": rec["text"], "ok": True, "slack": math.inf}
+            )
+            entry["ok"] = entry["ok"] and rec["ok"]
+            if "slack" in rec:  # an assert in a loop: its worst occurrence counts
+                entry["slack"] = min(entry["slack"], rec["slack"])
+        for key, entry in seen.items():
+            check = checks.setdefault(
+                key, {"text": entry["text"], "runs": 0, "failed": [], "slacks": []}
+            )
+            check["runs"] += 1
+            if not entry["ok"]:
+                check["failed"].append(f"k={run['offset']},{run['kernel_path']}")
+            if math.isfinite(entry["slack"]):
+                check["slacks"].append(entry["slack"])
+    for check in checks.values():
+        s = check.pop("slacks")
+        if len(s) >= 2:
+            mean, std = statistics.fmean(s), statistics.stdev(s)
+            check.update(min_slack=min(s), mean_slack=mean, std_slack=std)
+            check["z"] = mean / std if std > 0 else math.inf
+    return checks
+
+
+def write_report(data: dict) -> None:
+    checks = summarize(data["runs"])
+    runs = data["runs"]
+    configs = sorted({(r["offset"], r["kernel_path"]) for r in runs})
+    failing = {k: c for k, c in checks.items() if c["failed"]}
+    numeric = {k: c for k, c in checks.items() if "z" in c}
+    noisy = {k: c for k, c in numeric.items() if c["std_slack"] > 0}
+    lines = [
+        "# The spread of the book's checks",
+        "",
+        f"Measured {data['started']} by `benchmarks/claims_spread.py` on "
+        f"{data['machine']['platform']} ({data['machine']['cpus']} CPUs, "
+        f"Python {data['machine']['python']}, torch {data['machine']['torch']}).",
+        "",
+        f"- Runs: {len(configs)} (seed offset, kernel path) configurations: "
+        + ", ".join(f"k={k} {p}" for k, p in configs)
+        + ".",
+        f"- Checks (assert statements executed): {len(checks)}; with a numeric "
+        f"bound: {len(numeric)}; of those, {len(noisy)} vary between runs.",
+        f"- Checks that failed in at least one run: {len(failing)}.",
+    ]
+    if noisy:
+        tight = min(noisy.items(), key=lambda kv: kv[1]["z"])
+        lines.append(
+            f"- Tightest margin among varying checks: `{tight[0]}` "
+            f"(`{tight[1]['text']}`), mean slack = {tight[1]['z']:.1f} standard "
+            "deviations of its spread."
+        )
+    lines += [
+        "",
+        "## Chapter times (seconds, each run)",
+        "",
+        "| chapter | " + " | ".join(f"k={k} {p}" for k, p in configs) + " |",
+        "|---|" + "---|" * len(configs),
+    ]
+    for name in sorted({r["notebook"] for r in runs}):
+        row = {
+            (r["offset"], r["kernel_path"]): r for r in runs if r["notebook"] == name
+        }
+        cells = [
+            f"{row[c]['seconds']:.0f}" + (" (error)" if row[c]["errors"] else "")
+            if c in row
+            else "–"
+            for c in configs
+        ]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "## Failed checks",
+        "",
+        "| check | text | failed in |",
+        "|---|---|---|",
+    ]
+    for key, c in sorted(failing.items()):
+        text = c["text"].replace("|", "\\|")
+        lines.append(f"| `{key}` | `{text}` | {', '.join(c['failed'])} |")
+    lines += [
+        "",
+        "## Varying checks, tightest first",
+        "",
+        "Slack: distance of the measured value inside its bound (worst occurrence per run).",
+        "",
+        "| check | text | runs | min slack | mean slack | std | mean/std |",
+        "|---|---|--:|--:|--:|--:|--:|",
+    ]
+    for key, c in sorted(noisy.items(), key=lambda kv: kv[1]["z"]):
+        text = c["text"].replace("|", "\\|")
+        lines.append(
+            f"| `{key}` | `{text}` | {c['runs']} | {c['min_slack']:.4g} | "
+            f"{c['mean_slack']:.4g} | {c['std_slack']:.3g} | {c['z']:.1f} |"
+        )
+    REPORT.write_text("\n".join(lines) + "\n")
+    print(f"report written to {REPORT}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=10, help="configurations")
+    parser.add_argument("--jobs", type=int, default=2, help="notebooks at once")
+    parser.add_argument("--first-offset", type=int, default=7, help="k of run 0")
+    parser.add_argument("--step", type=int, default=7919, help="k between runs")
+    parser.add_argument("--notebooks", nargs="*", help="chapter file names")
+    parser.add_argument("--report-only", action="store_true")
+    args = parser.parse_args()
+    if args.report_only:
+        write_report(json.loads(RESULTS.read_text()))
+        return
+    paths = sorted((ROOT / "book").glob("*.ipynb"))
+    if args.notebooks:
+        paths = [p for p in paths if p.name in args.notebooks]
+    configs = [
+        (args.first_offset + i * args.step, "default" if i % 2 else "native")
+        for i in range(args.runs)
+    ]
+    out_dir = RESULTS.parent / "claims_spread"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data = {
+        "started": time.strftime("%Y-%m-%d %H:%M"),
+        "machine": machine_info(),
+        "runs": [],
+    }
+    jobs = [(p, k, kp) for k, kp in configs for p in paths]
+    # longest chapters first keeps both workers busy to the end
+    with ThreadPoolExecutor(args.jobs) as pool:
+        for result in pool.map(lambda j: run_notebook(*j, out_dir), jobs):
+            bad = sum(not r["ok"] for r in result["records"])
+            print(
+                f"{result['notebook']:32s} k={result['offset']:<6d} "
+                f"{result['kernel_path']:8s} {result['seconds']:6.1f} s  "
+                f"{len(result['records'])} checks, {bad} failed, "
+                f"{len(result['errors'])} errors",
+                flush=True,
+            )
+            data["runs"].append(result)
+            RESULTS.parent.mkdir(parents=True, exist_ok=True)
+            RESULTS.write_text(json.dumps(data))
+    write_report(data)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,516 @@
+"""Augmented random search (ARS): finite differences in parameter space, for linear policies.
+
+ARS (Mania, Guy & Recht, 2018) never differentiates a log-probability. Each iteration draws
+``N`` random directions :math:`\\delta_k` in the space of the policy's weight matrix ``M``,
+plays the two policies :math:`M \\pm \\nu\\delta_k`, and steps along the directions whose
+antithetic pair differed most in return:
+
+.. math:: M \\leftarrow M + \\frac{\\alpha}{b\\,\\sigma_R} \\sum_{k \\in \\text{top } b}
+          \\big(r(M + \\nu\\delta_k) - r(M - \\nu\\delta_k)\\big)\\, \\delta_k .
+
+The three "augmentations" of basic random search are switches of :class:`ARSConfig`:
+dividing by :math:`\\sigma_R`, the standard deviation of the :math:`2b` returns used
+(``scale_by_reward_std``); keeping only the ``top_directions`` best directions, ranked by
+:math:`\\max(r^+_k, r^-_k)`; and whitening observations with their running mean and standard
+deviation (``normalize_obs``, the paper's "V2").
+
+All ``2N`` perturbed policies run side by side in one vector environment of ``2N`` copies
+(times ``episodes_per_direction``), and their actions come from one batched matrix product.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import time
+from dataclasses import asdict, dataclass
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+from torch.distributions import Categorical, Independent, Normal
+from tqdm.auto import tqdm
+
+from rlbook.history import History
+from rlbook.rollout import Evaluator, make_envs
+from rlbook.utils import offset
+from rlbook.utils import rng as seeded_rng
+
+# ---------------------------------------------------------------------------------------------
+# The update
+# ---------------------------------------------------------------------------------------------
+
+
+def ars_update(
+    r_plus: np.ndarray,
+    r_minus: np.ndarray,
+    deltas: np.ndarray,
+    b: int,
+    step_size: float,
+    scale_by_reward_std: bool = True,
+) -> np.ndarray:
+    """The ARS step: a finite-difference gradient estimate from the ``b`` best directions.
+
+    .. math:: \\Delta M = \\frac{\\alpha}{b\\,\\sigma_R} \\sum_{k \\in \\text{top } b}
+              (r^+_k - r^-_k)\\,\\delta_k,
+
+    where "top ``b``" are the ``b`` directions with the largest :math:`\\max(r^+_k, r^-_k)`
+    and :math:`\\sigma_R` is the standard deviation of the :math:`2b` returns
+    :math:`\\{r^+_k, r^-_k\\}_{k \\in \\text{top } b}`. When those returns are all equal
+    (:math:`\\sigma_R = 0`) every difference is zero and so is the step.
+
+    Parameters
+    ----------
+    r_plus, r_minus : ndarray, (N,)
+        Returns of the policies :math:`M + \\nu\\delta_k` and :math:`M - \\nu\\delta_k`.
+    deltas : ndarray, (N, *param_shape)
+        The directions :math:`\\delta_k`.
+    b : int
+        Number of directions kept, ``1 <= b <= N``.
+    step_size : float
+        :math:`\\alpha`.
+    scale_by_reward_std : bool
+        Divide by :math:`\\sigma_R` (True, ARS) or not (False, basic random search).
+
+    Returns
+    -------
+    ndarray, param_shape
+        :math:`\\Delta M`, to be added to ``M``.
+
+    Notes
+    -----
+    Mania, Guy & Recht (2018), Algorithm 2, lines 7-8. The step is invariant to rescaling or
+    shifting all returns (``r -> c r + d``, ``c > 0``) when ``scale_by_reward_std`` is True.
+    See chapter 7 of the book (book/07_beyond_gradients.ipynb).
+    """
+    r_plus = np.asarray(r_plus, dtype=np.float64)
+    r_minus = np.asarray(r_minus, dtype=np.float64)
+    deltas = np.asarray(deltas, dtype=np.float64)
+    n = r_plus.shape[0] if r_plus.ndim == 1 else -1
+    if r_plus.ndim != 1 or r_minus.shape != r_plus.shape:
+        raise ValueError(
+            f"r_plus and r_minus must both be shaped (N,), got {r_plus.shape} and {r_minus.shape}"
+        )
+    if deltas.ndim < 2 or deltas.shape[0] != n:
+        raise ValueError(f"deltas must be shaped ({n}, ...), got {deltas.shape}")
+    if isinstance(b, bool) or not isinstance(b, numbers.Integral) or not 1 <= b <= n:
+        raise ValueError(f"b must be an integer in [1, {n}], got {b!r}")
+    # stable sort: on ties the earlier direction wins, so the result does not depend on luck
+    top = np.argsort(-np.maximum(r_plus, r_minus), kind="stable")[:b]
+    used = np.concatenate([r_plus[top], r_minus[top]])
+    sigma = used.std() if scale_by_reward_std else 1.0
+    if sigma == 0:  # all 2b returns equal: every difference is 0 as well
+        sigma = 1.0
+    diffs = r_plus[top] - r_minus[top]
+    return step_size / (b * sigma) * np.tensordot(diffs, deltas[top], axes=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Observation normalisation
+# ---------------------------------------------------------------------------------------------
+
+
+class RunningMeanStd:
+    """Mean and variance of every observation seen so far, updated a batch at a time.
+
+    Merging a batch of ``m`` rows with mean :math:`\\bar x_B` and sum of squared deviations
+    :math:`S_B` into ``n`` rows with :math:`\\bar x_A, S_A` (Chan, Golub & LeVeque, 1983):
+
+    .. math:: \\bar x = \\bar x_A + \\frac{m}{n + m}(\\bar x_B - \\bar x_A), \\qquad
+              S = S_A + S_B + \\frac{n m}{n + m}(\\bar x_B - \\bar x_A)^2,
+
+    and the variance is :math:`S / (n + m)` (over all rows, ``ddof=0``). This stays accurate
+    where the naive :math:`E[x^2] - E[x]^2` loses every digit.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Shape of one observation.
+
+    Notes
+    -----
+    See chapter 7 of the book (book/07_beyond_gradients.ipynb).
+    """
+
+    def __init__(self, shape: tuple[int, ...]):
+        self.count = 0
+        self.mean = np.zeros(shape)
+        self._sq_dev = np.zeros(shape)  # sum of squared deviations from the mean
+
+    def update(self, x: np.ndarray) -> None:
+        """Add the rows of ``x`` (shape ``(m, *shape)``) to the statistics."""
+        x = np.asarray(x, dtype=np.float64)
+        if x.shape[1:] != self.mean.shape:
+            raise ValueError(f"x must be shaped (m, *{self.mean.shape}), got {x.shape}")
+        m = x.shape[0]
+        if m == 0:
+            return
+        batch_mean = x.mean(axis=0)
+        batch_sq_dev = ((x - batch_mean) ** 2).sum(axis=0)
+        n = self.count
+        diff = batch_mean - self.mean
+        self.mean = self.mean + diff * m / (n + m)
+        self._sq_dev = self._sq_dev + batch_sq_dev + diff**2 * n * m / (n + m)
+        self.count = n + m
+
+    @property
+    def var(self) -> np.ndarray:
+        """Variance over all rows seen (``ddof=0``); ones before any row was seen."""
+        return self._sq_dev / self.count if self.count else np.ones_like(self.mean)
+
+    @property
+    def std(self) -> np.ndarray:
+        """Standard deviation, with 1 where a coordinate has (almost) not varied, so that
+        dividing by it leaves a constant coordinate alone instead of blowing it up."""
+        std = np.sqrt(self.var)
+        return np.where(std < 1e-8, 1.0, std)
+
+
+# ---------------------------------------------------------------------------------------------
+# The policy
+# ---------------------------------------------------------------------------------------------
+
+
+def linear_actions(
+    weights: np.ndarray, obs: np.ndarray, action_space: gym.Space
+) -> np.ndarray:
+    """Actions of linear policies, one weight matrix per row of (normalised) ``obs``.
+
+    Discrete actions: :math:`a = \\arg\\max_k (M x)_k`; continuous actions:
+    :math:`a = \\operatorname{clip}(M x, \\text{low}, \\text{high})`.
+
+    Parameters
+    ----------
+    weights : ndarray, (B, out, d)
+        One matrix per policy; ``out`` is the number of actions (discrete) or the action size.
+    obs : ndarray, (B, d)
+    action_space : gymnasium Discrete or Box
+
+    Returns
+    -------
+    ndarray, (B,) of int for discrete, (B, out) of floats for continuous actions.
+
+    Notes
+    -----
+    See chapter 7 of the book (book/07_beyond_gradients.ipynb).
+    """
+    outputs = np.einsum("bod,bd->bo", weights, obs)
+    if isinstance(action_space, gym.spaces.Discrete):
+        return outputs.argmax(axis=1)
+    return np.clip(outputs, action_space.low, action_space.high).astype(
+        action_space.dtype
+    )
+
+
+class LinearPolicy(nn.Module):
+    """A deterministic linear policy on normalised observations, as a torch module with ``dist``.
+
+    Outputs :math:`y = M\\,(s - \\mu) / \\sigma`. ``dist(obs)`` is a distribution whose mode is
+    the ARS action: ``Categorical(logits=y)`` for discrete actions (mode: the argmax) and a
+    Gaussian with mean ``y`` for continuous ones (mode: ``y``, clipped by the environment). The
+    distribution exists so that the book's evaluation code, :class:`rlbook.rollout.Evaluator`,
+    runs ARS exactly as it runs PPO; ARS itself never samples from it.
+
+    Parameters
+    ----------
+    weights : ndarray, (out, d)
+        ``M``.
+    obs_mean, obs_std : ndarray, (d,)
+        Observation statistics (zeros and ones: no normalisation).
+    action_kind : {"discrete", "continuous"}
+
+    Notes
+    -----
+    See chapter 7 of the book (book/07_beyond_gradients.ipynb).
+    """
+
+    def __init__(
+        self,
+        weights: np.ndarray,
+        obs_mean: np.ndarray,
+        obs_std: np.ndarray,
+        action_kind: str,
+    ):
+        super().__init__()
+        if action_kind not in ("discrete", "continuous"):
+            raise ValueError(
+                f"action_kind must be 'discrete' or 'continuous', got {action_kind!r}"
+            )
+        self.action_kind = action_kind
+        # a parameter (not a buffer) so that evaluation code finds the device with parameters();
+        # ARS changes it by its own update, never by autograd
+        self.weights = nn.Parameter(
+            torch.as_tensor(weights, dtype=torch.float32), requires_grad=False
+        )
+        self.register_buffer("obs_mean", torch.as_tensor(obs_mean, dtype=torch.float32))
+        self.register_buffer("obs_std", torch.as_tensor(obs_std, dtype=torch.float32))
+        if action_kind == "discrete":
+            self.n_actions = self.weights.shape[0]
+        else:
+            self.act_dim = self.weights.shape[0]
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return ((obs - self.obs_mean) / self.obs_std) @ self.weights.T
+
+    def dist(self, obs: torch.Tensor) -> Categorical | Independent:
+        """A distribution whose mode is the deterministic action (see the class docstring)."""
+        y = self(obs)
+        if self.action_kind == "discrete":
+            return Categorical(logits=y, validate_args=False)
+        # a vanishing scale: samples equal the mean to float precision, like the policy itself
+        return Independent(Normal(y, torch.full_like(y, 1e-6), validate_args=False), 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ARSConfig:
+    """Settings of :func:`train_ars`.
+
+    The defaults were tuned on CartPole-v1 and rlbook/ContinuousCartPole-v1 (16 seeds each,
+    ``step_size`` in {0.05, 0.1, 0.2} x ``noise`` in {1, 2, 3}); they solve both in a few
+    thousand steps (``benchmarks/ars_vs_ppo.py``). With argmax actions only the ratio
+    ``step_size / noise`` matters: scaling ``M`` by a positive number changes no action.
+    See chapter 7 of the book (book/07_beyond_gradients.ipynb).
+    """
+
+    num_directions: int = 8
+    """N: random directions per iteration; each is played twice (+ and -), so 2N policies."""
+    top_directions: int | None = 4
+    """b: the update uses the b directions with the largest max(r+, r-); None: all N."""
+    step_size: float = 0.1
+    """alpha: learning rate of the update."""
+    noise: float = 2.0
+    """nu: scale of the perturbations of the weights (which act on normalised observations)."""
+    total_steps: int = 30_000
+    """Environment steps to train for, counting every step of every perturbed rollout."""
+    episodes_per_direction: int = 1
+    """Episodes each perturbed policy plays; its return r is their mean."""
+    normalize_obs: bool = True
+    """Whiten observations with their running mean and standard deviation (ARS "V2"); False:
+    raw observations ("V1")."""
+    scale_by_reward_std: bool = True
+    """Divide the step by the standard deviation of the 2b returns used; False: basic random
+    search's fixed step (ablation switch)."""
+    seed: int = 0
+    """Seed for the directions and the environments."""
+    eval_every: int | None = None
+    """Evaluate the current policy M (not a perturbed one) on 10 episodes each time this many
+    environment steps have passed (rlbook.rollout.Evaluator); None: never."""
+    stop_at_eval: float | None = None
+    """Stop training at the first evaluation whose mean return reaches this; None: never."""
+    progress: bool = False
+    """Show a tqdm progress bar."""
+
+    def __post_init__(self):
+        for name in ("num_directions", "total_steps", "episodes_per_direction"):
+            _check_positive_int(name, getattr(self, name))
+        if self.top_directions is not None:
+            _check_positive_int("top_directions", self.top_directions)
+            if self.top_directions > self.num_directions:
+                raise ValueError(
+                    f"top_directions must be at most num_directions = {self.num_directions}, "
+                    f"got {self.top_directions}"
+                )
+        for name in ("step_size", "noise"):
+            value = getattr(self, name)
+            ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+            if not (ok and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive number, got {value!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral):
+            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if self.eval_every is not None:
+            _check_positive_int("eval_every", self.eval_every)
+        if self.stop_at_eval is not None:
+            value = self.stop_at_eval
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise ValueError(
+                    f"stop_at_eval must be a number or None, got {value!r}"
+                )
+        for name in ("normalize_obs", "scale_by_reward_std", "progress"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(
+                    f"{name} must be True or False, got {getattr(self, name)!r}"
+                )
+
+
+def _check_positive_int(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def run_linear_policies(
+    envs: gym.vector.VectorEnv,
+    weights: np.ndarray,
+    obs_mean: np.ndarray,
+    obs_std: np.ndarray,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Play one episode in each environment of ``envs``, environment ``i`` with ``weights[i]``.
+
+    Steps all environments in lockstep until every one has finished its first episode; an
+    environment that finished early keeps being stepped (the vector environment resets it),
+    but those steps are neither counted nor recorded.
+
+    Parameters
+    ----------
+    envs : VectorEnv with B environments
+    weights : ndarray, (B, out, d)
+    obs_mean, obs_std : ndarray, (d,)
+        Observations are normalised as ``(obs - obs_mean) / obs_std`` before the product.
+    seed : int
+        Seed of the reset.
+
+    Returns
+    -------
+    returns : ndarray, (B,)
+        Undiscounted return of each environment's episode.
+    lengths : ndarray of int, (B,)
+        Its number of steps.
+    states : ndarray, (sum(lengths), d)
+        Every observation an action was chosen in, for the normalisation statistics.
+
+    Notes
+    -----
+    See chapter 7 of the book (book/07_beyond_gradients.ipynb).
+    """
+    obs, _ = envs.reset(seed=offset(seed))
+    n = envs.num_envs
+    returns, lengths = np.zeros(n), np.zeros(n, dtype=np.int64)
+    running = np.ones(n, dtype=bool)
+    states = []
+    while running.any():
+        states.append(obs[running])
+        actions = linear_actions(
+            weights, (obs - obs_mean) / obs_std, envs.single_action_space
+        )
+        obs, rewards, terminated, truncated, _ = envs.step(actions)
+        returns += rewards * running
+        lengths += running
+        running &= ~(terminated | truncated)
+    return returns, lengths, np.concatenate(states)
+
+
+def train_ars(env_id: str, cfg: ARSConfig | None = None) -> History:
+    """Train a linear policy with augmented random search and return its History.
+
+    One iteration: draw ``N`` directions :math:`\\delta_k` (standard normal, shaped like
+    ``M``); play the ``2N`` policies :math:`M \\pm \\nu\\delta_k` side by side, each for
+    ``episodes_per_direction`` episodes, with the observation statistics frozen; step ``M`` by
+    :func:`ars_update`; then add every state of the iteration to the statistics.
+
+    Parameters
+    ----------
+    env_id : str
+        A gymnasium id with a one-dimensional Box observation space and a ``Discrete`` or
+        one-dimensional ``Box`` action space.
+    cfg : ARSConfig
+
+    Returns
+    -------
+    History
+        One row per iteration: ``iteration``, ``env_steps`` (cumulative, every step of every
+        perturbed episode), ``mean_return`` (over the 2N perturbed policies), ``max_return``,
+        ``reward_std`` (:math:`\\sigma_R`), ``weight_norm`` (Frobenius norm of ``M``),
+        ``wall_time``, and ``eval_steps``, ``eval_mean``, ``eval_std`` in rows where an
+        evaluation ran. ``history.meta["policy"]`` is the final :class:`LinearPolicy`,
+        ``meta["weights"]``, ``meta["obs_mean"]``, ``meta["obs_std"]`` its arrays.
+
+    Notes
+    -----
+    Mania, Guy & Recht (2018), Algorithm 2 (V1-t and V2-t; ``top_directions=None`` gives V1
+    and V2). Evaluation steps are not counted in ``env_steps``, as for the other algorithms.
+    See chapter 7 of the book (book/07_beyond_gradients.ipynb).
+    """
+    cfg = cfg or ARSConfig()
+    if not isinstance(cfg, ARSConfig):
+        raise TypeError(f"cfg must be an ARSConfig, got {type(cfg).__name__}")
+    start = time.perf_counter()
+    rng = seeded_rng(cfg.seed)
+    n, b = cfg.num_directions, cfg.top_directions or cfg.num_directions
+    m = cfg.episodes_per_direction
+    envs = make_envs(env_id, 2 * n * m)
+    obs_space, act_space = envs.single_observation_space, envs.single_action_space
+    if isinstance(act_space, gym.spaces.Discrete):
+        kind, out = "discrete", int(act_space.n)
+    elif isinstance(act_space, gym.spaces.Box) and len(act_space.shape) == 1:
+        kind, out = "continuous", act_space.shape[0]
+    else:
+        kind = None
+    if kind is None or not (
+        isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1
+    ):
+        envs.close()
+        raise ValueError(
+            f"env_id must have a flat Box observation space and a Discrete or flat Box action "
+            f"space, got {obs_space} and {act_space}"
+        )
+    d = obs_space.shape[0]
+    weights = np.zeros((out, d))  # M; the paper starts from zero
+    stats = RunningMeanStd((d,))
+    evaluator = Evaluator(env_id, cfg.eval_every) if cfg.eval_every else None
+    history = History(algo="ars", env_id=env_id, **asdict(cfg))
+
+    def obs_stats() -> tuple[np.ndarray, np.ndarray]:
+        # without normalisation, the policy sees raw observations: mean 0, std 1
+        return (
+            (stats.mean, stats.std) if cfg.normalize_obs else (np.zeros(d), np.ones(d))
+        )
+
+    def current_policy() -> LinearPolicy:
+        return LinearPolicy(weights, *obs_stats(), kind)
+
+    env_steps, iteration = 0, 0
+    bar = tqdm(total=cfg.total_steps, disable=not cfg.progress, desc="ars", unit="step")
+    while env_steps < cfg.total_steps:
+        deltas = rng.standard_normal((n, out, d))
+        # rows: [M + nu delta_0, ..., M + nu delta_{N-1}, M - nu delta_0, ...], each m times
+        perturbed = weights + cfg.noise * np.concatenate([deltas, -deltas])
+        perturbed = np.repeat(perturbed, m, axis=0)
+        returns, lengths, states = run_linear_policies(
+            envs, perturbed, *obs_stats(), seed=cfg.seed * 100_003 + iteration
+        )
+        returns = returns.reshape(2 * n, m).mean(axis=1)
+        r_plus, r_minus = returns[:n], returns[n:]
+        weights = weights + ars_update(
+            r_plus, r_minus, deltas, b, cfg.step_size, cfg.scale_by_reward_std
+        )
+        if cfg.normalize_obs:
+            stats.update(states)
+        env_steps += int(lengths.sum())
+        iteration += 1
+        bar.update(int(lengths.sum()))
+        top = np.argsort(-np.maximum(r_plus, r_minus), kind="stable")[:b]
+        row = dict(
+            iteration=iteration,
+            env_steps=env_steps,
+            mean_return=returns.mean(),
+            max_return=returns.max(),
+            reward_std=np.concatenate([r_plus[top], r_minus[top]]).std(),
+            weight_norm=np.linalg.norm(weights),
+        )
+        evaluation = evaluator.maybe(current_policy(), env_steps) if evaluator else None
+        if evaluation is not None:
+            row.update(evaluation)
+            bar.set_postfix(eval_mean=f"{evaluation['eval_mean']:.1f}")
+        row["wall_time"] = time.perf_counter() - start
+        history.log(**row)
+        if cfg.stop_at_eval is not None and evaluation is not None:
+            if evaluation["eval_mean"] >= cfg.stop_at_eval:
+                break
+    bar.close()
+    envs.close()
+    policy = current_policy()
+    history.meta.update(
+        policy=policy,
+        weights=weights,
+        obs_mean=policy.obs_mean.numpy().astype(np.float64),
+        obs_std=policy.obs_std.numpy().astype(np.float64),
+    )
+    return history

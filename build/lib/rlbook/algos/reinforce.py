@@ -1,0 +1,394 @@
+"""REINFORCE with the usual variance reducers: reward-to-go, baselines, normalisation, discount.
+
+The simplest policy gradient of :mod:`rlbook.algos.vpg` weights every log-probability by the
+whole return. REINFORCE as it is run in practice keeps the same loop (a batch of complete
+episodes, one gradient step on ``pg_loss``) and changes only the weights:
+
+.. math:: w_t = \\mathrm{norm}\\big(\\hat G_t - b(s_t)\\big), \\qquad
+          \\hat G_t = \\sum_{k=t}^{T_\\text{end}} \\gamma^{k-t} r_k
+
+with the reward-to-go (or the whole return) :math:`\\hat G_t`, a baseline :math:`b` (none, the
+batch mean, or a learned value network :math:`V_\\phi`) and an optional normalisation of the
+batch of weights to mean 0 and standard deviation 1. With ``gamma=1``, no baseline and no
+normalisation it is exactly :func:`rlbook.algos.vpg.train_vpg` (a test checks it).
+
+See chapter 4 of the book (book/04_reinforce.ipynb).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from rlbook.history import History
+from rlbook.losses import pg_loss, value_loss
+from rlbook.policies import ValueNet, make_policy
+from rlbook.returns import discounted_returns, normalize, reward_to_go
+from rlbook.rollout import Evaluator, Rollout, collect, make_envs
+from rlbook.utils import device, set_seed
+
+__all__ = ["ReinforceConfig", "reinforce_weights", "fit_value", "train_reinforce"]
+
+BASELINES = (None, "mean", "value")
+
+
+@dataclass
+class ReinforceConfig:
+    """Settings of :func:`train_reinforce`; every field is checked when the config is made."""
+
+    gamma: float = 0.99
+    """Discount factor in [0, 1] of the weights (not of the objective we report, which is the
+    undiscounted return); see :func:`reinforce_weights` for why the weights carry no gamma**t."""
+    weights: str = "reward_to_go"
+    """'return': every log-prob weighted by the whole (discounted) episode return (chapter 1);
+    'reward_to_go': by the rewards from its step on (chapter 3)."""
+    baseline: str | None = "value"
+    """None: no baseline; 'mean': subtract the batch mean of the weights (one constant);
+    'value': subtract a learned state value V(s_t), fitted to the reward-to-go."""
+    normalize: bool = True
+    """Shift and scale the batch of weights to mean 0, std 1 (after the baseline)."""
+    num_envs: int = 8
+    """Environments stepped side by side; a batch holds at least this many complete episodes."""
+    steps_per_env: int = 1
+    """Steps per environment before the batch is closed; then every environment finishes its
+    episode (1: exactly one episode per environment). Smaller batches mean more updates per
+    environment step, which on CartPole matters more than their extra noise (chapter 4)."""
+    iterations: int = 50
+    """Policy updates (one per batch); ignored when total_steps is set."""
+    total_steps: int | None = None
+    """If set, train until this many environment steps were used (the last batch may overshoot)."""
+    lr: float = 1e-2
+    """Adam learning rate of the policy."""
+    hidden: tuple[int, ...] = (32,)
+    """Hidden-layer widths of the policy network (and of the value network)."""
+    value_lr: float = 1e-2
+    """Adam learning rate of the value network (baseline='value' only)."""
+    value_steps: int = 10
+    """Full-batch gradient steps on value_loss per batch (baseline='value' only)."""
+    seed: int = 0
+    """Seed for torch and the environments."""
+    eval_every: int = 0
+    """Evaluate deterministically on fresh episodes every this many env steps (0: never); adds
+    eval_steps, eval_mean and eval_std to the History rows where it ran."""
+    eval_episodes: int = 10
+    """Episodes per evaluation."""
+    stop_at_eval: float | None = None
+    """Stop training at the first evaluation whose mean return reaches this (needs eval_every > 0)."""
+    progress: bool = False
+    """Show a tqdm progress bar."""
+
+    def __post_init__(self):
+        if isinstance(self.gamma, bool) or not isinstance(self.gamma, int | float):
+            raise ValueError(f"gamma must be a number in [0, 1], got {self.gamma!r}")
+        if not 0.0 <= self.gamma <= 1.0:  # also rejects NaN
+            raise ValueError(f"gamma must be in [0, 1], got {self.gamma!r}")
+        if self.weights not in ("return", "reward_to_go"):
+            raise ValueError(
+                f"weights must be 'return' or 'reward_to_go', got {self.weights!r}"
+            )
+        if self.baseline not in BASELINES:
+            raise ValueError(
+                f"baseline must be None, 'mean' or 'value', got {self.baseline!r}"
+            )
+        if not isinstance(self.normalize, bool):
+            raise ValueError(f"normalize must be True or False, got {self.normalize!r}")
+        for name in (
+            "num_envs",
+            "steps_per_env",
+            "iterations",
+            "value_steps",
+            "eval_episodes",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.total_steps is not None and (
+            isinstance(self.total_steps, bool)
+            or not isinstance(self.total_steps, int)
+            or self.total_steps < 1
+        ):
+            raise ValueError(
+                f"total_steps must be None or a positive integer, got {self.total_steps!r}"
+            )
+        if (
+            isinstance(self.eval_every, bool)
+            or not isinstance(self.eval_every, int)
+            or self.eval_every < 0
+        ):
+            raise ValueError(
+                f"eval_every must be a non-negative integer, got {self.eval_every!r}"
+            )
+        for name in ("lr", "value_lr"):
+            value = getattr(self, name)
+            if not (
+                isinstance(value, int | float) and value > 0 and math.isfinite(value)
+            ):
+                raise ValueError(f"{name} must be a positive number, got {value!r}")
+        if self.stop_at_eval is not None and (
+            isinstance(self.stop_at_eval, bool)
+            or not isinstance(self.stop_at_eval, int | float)
+            or not math.isfinite(self.stop_at_eval)
+        ):
+            raise ValueError(
+                f"stop_at_eval must be None or a number, got {self.stop_at_eval!r}"
+            )
+        if self.stop_at_eval is not None and self.eval_every == 0:
+            raise ValueError("stop_at_eval needs evaluations: set eval_every > 0")
+        self.hidden = tuple(self.hidden)
+
+
+def reinforce_weights(
+    batch: Rollout,
+    gamma: float = 0.99,
+    weights: str = "reward_to_go",
+    baseline: str | None = None,
+    normalize_weights: bool = False,
+    values: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The weight of each :math:`\\log\\pi_\\theta(a_t|s_t)` in REINFORCE's gradient, shape ``(T, N)``.
+
+    .. math:: w_t = \\mathrm{norm}\\big(\\hat G_t - b_t\\big), \\qquad
+              \\hat G_t = \\sum_{k=t}^{T_\\text{end}} \\gamma^{k-t} r_k
+              \\;\\text{(reward-to-go) or}\\; \\sum_{k=0}^{T_\\text{end}} \\gamma^{k} r_k
+              \\;\\text{(whole return)}
+
+    Parameters
+    ----------
+    batch : Rollout
+        Complete episodes, from ``collect(..., complete_episodes=True)``.
+    gamma : float in [0, 1]
+        Discount of the weights.
+    weights : {"reward_to_go", "return"}
+    baseline : {None, "mean", "value"}
+        ``"mean"``: :math:`b_t = ` the mean of :math:`\\hat G` over the batch's real steps.
+        ``"value"``: :math:`b_t = V(s_t)`, given as ``values``.
+    normalize_weights : bool
+        Apply :func:`rlbook.returns.normalize` over the real steps, after the baseline.
+    values : Tensor (T, N), optional
+        :math:`V_\\phi(s_t)` for ``baseline="value"``; treated as a constant.
+
+    Returns
+    -------
+    Tensor, (T, N)
+        Zero on padding slots (``batch.mask`` False) when normalised; use the mask in the loss.
+
+    Notes
+    -----
+    The discount: the gradient of the *discounted* objective :math:`\\mathbb E[\\sum_t\\gamma^t r_t]`
+    weights step :math:`t` by :math:`\\gamma^t \\hat G_t`. Like almost every deep-RL library we
+    drop the factor :math:`\\gamma^t`, so that late steps are not silenced. The result is not the
+    gradient of any objective (Thomas, 2014); it is the standard, biased but lower-variance choice,
+    and :math:`\\gamma < 1` is then a variance reducer rather than part of the task: it shortens
+    the horizon over which an action is credited. (``rlbook.exact.estimator_weights`` keeps
+    :math:`\\gamma^t` and is unbiased for the discounted objective.) With ``gamma=1`` there is no
+    such bias. A baseline that depends only on the state leaves the expectation unchanged; the
+    batch mean depends weakly on the action through the batch it is computed from, a bias of order
+    1/(batch size) that is ignored in practice, as is the rescaling by the normalisation.
+    Time-limit truncation is treated as the end of the episode: the return is the one of the
+    time-limited task (generalised advantage estimation, later in the book, bootstraps
+    from the value of the cut-off state instead).
+    See chapter 4 of the book (book/04_reinforce.ipynb).
+    """
+    if weights == "reward_to_go":
+        w = reward_to_go(batch.rewards, batch.dones, gamma)
+    elif weights == "return":
+        w = discounted_returns(batch.rewards, batch.dones, gamma, mask=batch.mask)
+    else:
+        raise ValueError(f"weights must be 'return' or 'reward_to_go', got {weights!r}")
+    return _reduce(w, batch, baseline, normalize_weights, values)
+
+
+def _reduce(w, batch, baseline, normalize_weights, values):
+    """Subtract the baseline from the returns ``w`` and normalise them (see reinforce_weights)."""
+    if baseline not in BASELINES:
+        raise ValueError(f"baseline must be None, 'mean' or 'value', got {baseline!r}")
+    if baseline == "mean":
+        w = w - w[batch.mask].mean()
+    elif baseline == "value":
+        if values is None or values.shape != w.shape:
+            shape = None if values is None else tuple(values.shape)
+            raise ValueError(
+                f"baseline='value' needs values shaped {tuple(w.shape)}, got {shape}"
+            )
+        w = w - values.detach()
+    if normalize_weights:
+        w = normalize(w, batch.mask)
+    return w
+
+
+def fit_value(
+    value_fn: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    obs: torch.Tensor,
+    targets: torch.Tensor,
+    mask: torch.Tensor,
+    steps: int,
+) -> list[float]:
+    """Regress ``value_fn(obs)`` on ``targets`` with ``steps`` full-batch steps of ``value_loss``.
+
+    .. math:: \\min_\\phi \\; \\tfrac12\\, \\mathrm{mean}_{t \\in \\text{mask}}
+              \\big(V_\\phi(s_t) - \\hat G_t\\big)^2
+
+    Parameters
+    ----------
+    value_fn : nn.Module, ``(..., obs_dim) -> (...)``
+    optimizer : torch optimizer over ``value_fn``'s parameters
+    obs : Tensor, (T, N, obs_dim)
+    targets : Tensor, (T, N)
+        Regression targets, the reward-to-go.
+    mask : bool Tensor, (T, N)
+    steps : int
+
+    Returns
+    -------
+    list of float
+        The loss before each step (its first entry is the loss on the batch before fitting).
+
+    Notes
+    -----
+    See chapter 4 of the book (book/04_reinforce.ipynb).
+    """
+    losses = []
+    for _ in range(steps):
+        loss = value_loss(value_fn(obs), targets, mask)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
+def train_reinforce(
+    env_id: str, cfg: ReinforceConfig | None = None, policy=None, value_fn=None
+) -> History:
+    """Train a policy with REINFORCE and return its History.
+
+    Each iteration collects a batch of complete episodes with ``collect(...,
+    complete_episodes=True)``, computes the weights of :func:`reinforce_weights` (with
+    :math:`V_\\phi` as it was *before* seeing the batch), takes one Adam step on ``pg_loss``, and,
+    with ``baseline="value"``, ``value_steps`` Adam steps of the value network towards the batch's
+    reward-to-go. The action space decides the policy (:func:`rlbook.policies.make_policy`):
+    categorical for ``Discrete``, diagonal Gaussian for ``Box``.
+
+    Logged per iteration: ``iteration``, ``env_steps`` (cumulative), ``time_s`` (seconds since the
+    start), ``mean_return``, ``mean_length``, ``episodes``, ``loss``, ``grad_norm`` (of the policy
+    gradient), and ``value_loss`` (before fitting, with ``baseline="value"``); with ``eval_every``,
+    also ``eval_steps``, ``eval_mean`` and ``eval_std`` on the rows where an evaluation ran.
+
+    Parameters
+    ----------
+    env_id : str
+        A gymnasium id, e.g. ``"CartPole-v1"`` or ``"rlbook/ContinuousCartPole-v1"``
+        (``import rlbook.envs`` first for the ``rlbook/`` ids).
+    cfg : ReinforceConfig
+    policy : nn.Module, optional
+        A policy to train in place; by default a fresh one from ``make_policy``.
+    value_fn : nn.Module, optional
+        With ``baseline="value"``, a value network to train in place; by default a fresh
+        ``ValueNet`` with ``cfg.hidden``.
+
+    Returns
+    -------
+    History
+        ``meta["policy"]`` holds the trained policy, ``meta["value_fn"]`` the value network
+        (None without the learned baseline).
+
+    Notes
+    -----
+    Algorithm of Williams (1992); the learned state-value baseline as in Spinning Up's VPG
+    (Achiam, 2018). See chapter 4 of the book (book/04_reinforce.ipynb).
+    """
+    cfg = cfg or ReinforceConfig()
+    if not isinstance(cfg, ReinforceConfig):
+        raise TypeError(f"cfg must be a ReinforceConfig, got {type(cfg).__name__}")
+    set_seed(cfg.seed)
+    envs = make_envs(env_id, cfg.num_envs)
+    if policy is None:
+        policy = make_policy(
+            envs.single_observation_space, envs.single_action_space, cfg.hidden
+        )
+    policy = policy.to(device())
+    optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
+    value_optimizer = None
+    if cfg.baseline != "value":
+        value_fn = None
+    else:
+        if value_fn is None:
+            # made only when used, so that the other variants draw the same numbers as VPG
+            value_fn = ValueNet(envs.single_observation_space.shape[0], cfg.hidden)
+        value_fn = value_fn.to(device())
+        value_optimizer = torch.optim.Adam(value_fn.parameters(), lr=cfg.value_lr)
+    evaluator = (
+        Evaluator(env_id, cfg.eval_every, cfg.eval_episodes) if cfg.eval_every else None
+    )
+    history = History(algo="reinforce", env_id=env_id, **asdict(cfg))
+
+    budget = cfg.total_steps if cfg.total_steps is not None else cfg.iterations
+    bar = tqdm(total=budget, disable=not cfg.progress, desc=f"reinforce {env_id}")
+    start, env_steps, it = time.perf_counter(), 0, 0
+    while (env_steps if cfg.total_steps is not None else it) < budget:
+        batch = collect(
+            envs,
+            policy,
+            cfg.steps_per_env,
+            seed=cfg.seed * 10_000 + it,
+            complete_episodes=True,
+        )
+        values = None
+        if value_fn is not None:
+            with torch.no_grad():
+                values = value_fn(batch.obs)
+        to_go = None
+        if cfg.weights == "reward_to_go" or value_fn is not None:
+            # computed once, used twice
+            to_go = reward_to_go(batch.rewards, batch.dones, cfg.gamma)
+        if cfg.weights == "reward_to_go":
+            weights = _reduce(to_go, batch, cfg.baseline, cfg.normalize, values)
+        else:
+            weights = reinforce_weights(
+                batch, cfg.gamma, cfg.weights, cfg.baseline, cfg.normalize, values
+            )
+        log_probs = policy.dist(batch.obs).log_prob(batch.actions)
+        loss = pg_loss(log_probs, weights, batch.mask)
+        optimizer.zero_grad()
+        loss.backward()
+        grad_norm = torch.sqrt(sum((p.grad**2).sum() for p in policy.parameters()))
+        optimizer.step()
+        row = {}
+        if value_fn is not None:
+            losses = fit_value(
+                value_fn, value_optimizer, batch.obs, to_go, batch.mask, cfg.value_steps
+            )
+            row["value_loss"] = losses[0]
+        env_steps += batch.num_steps
+        if evaluator is not None:
+            row.update(evaluator.maybe(policy, env_steps) or {})
+        history.log(
+            iteration=it,
+            env_steps=env_steps,
+            time_s=time.perf_counter() - start,
+            mean_return=np.mean(batch.episode_returns),
+            mean_length=np.mean(batch.episode_lengths),
+            episodes=len(batch.episode_returns),
+            loss=loss.item(),
+            grad_norm=grad_norm.item(),
+            **row,
+        )
+        bar.update(batch.num_steps if cfg.total_steps is not None else 1)
+        it += 1
+        if (
+            cfg.stop_at_eval is not None
+            and row.get("eval_mean", -math.inf) >= cfg.stop_at_eval
+        ):
+            break
+    bar.close()
+    envs.close()
+    history.meta["policy"] = policy
+    history.meta["value_fn"] = value_fn
+    return history

@@ -1,0 +1,132 @@
+"""The simplest policy gradient ("vanilla" policy gradient), with whole-return or reward-to-go weights."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from rlbook.history import History
+from rlbook.losses import pg_loss
+from rlbook.policies import make_policy
+from rlbook.returns import discounted_returns, reward_to_go
+from rlbook.rollout import Rollout, collect, make_envs
+from rlbook.utils import device, set_seed
+
+
+@dataclass
+class VPGConfig:
+    """Settings of :func:`train_vpg`."""
+
+    weights: str = "return"
+    """'return': weight every log-prob by the whole episode return R(tau) (chapter 1);
+    'reward_to_go': by the rewards that follow the action (chapter 3)."""
+    num_envs: int = 16
+    """Environments stepped side by side."""
+    steps_per_env: int = 100
+    """Steps per environment before the batch is closed; then every environment finishes its
+    episode, so a batch holds only complete episodes."""
+    iterations: int = 40
+    """Policy updates (one per batch)."""
+    lr: float = 1e-2
+    """Adam learning rate."""
+    hidden: tuple[int, ...] = (32,)
+    """Hidden-layer widths of the policy network."""
+    seed: int = 0
+    """Seed for torch and the environments."""
+    progress: bool = False
+    """Show a tqdm progress bar."""
+
+    def __post_init__(self):
+        if self.weights not in ("return", "reward_to_go"):
+            raise ValueError(
+                f"weights must be 'return' or 'reward_to_go', got {self.weights!r}"
+            )
+        for name in ("num_envs", "steps_per_env", "iterations"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr!r}")
+
+
+def vpg_weights(rollout: Rollout, kind: str) -> torch.Tensor:
+    """The weight of each log-probability: the whole return, or the reward-to-go.
+
+    This is the only line that differs between chapter 1's and chapter 3's algorithm.
+    """
+    if kind == "return":
+        return discounted_returns(rollout.rewards, rollout.dones, mask=rollout.mask)
+    if kind == "reward_to_go":
+        return reward_to_go(rollout.rewards, rollout.dones)
+    raise ValueError(f"kind must be 'return' or 'reward_to_go', got {kind!r}")
+
+
+def train_vpg(env_id: str, cfg: VPGConfig | None = None, policy=None) -> History:
+    """Train a policy with the simplest policy gradient and return its History.
+
+    Each iteration collects a batch of complete episodes, weights every
+    :math:`\\log\\pi_\\theta(a_t|s_t)` by the return (or reward-to-go) and takes one Adam step on
+    ``pg_loss``. Logged per iteration: ``env_steps`` (cumulative), ``mean_return`` and
+    ``mean_length`` of the batch's episodes, ``episodes``, and ``loss``.
+
+    Parameters
+    ----------
+    env_id : str
+        A gymnasium id, e.g. ``"CartPole-v1"``.
+    cfg : VPGConfig
+    policy : nn.Module, optional
+        A policy to train in place; by default a fresh one from :func:`rlbook.policies.make_policy`.
+
+    Returns
+    -------
+    History
+        ``history.meta["policy"]`` holds the trained policy.
+
+    Notes
+    -----
+    Algorithm after Williams (1992); the batch layout follows OpenAI Spinning Up's simplest
+    policy gradient. See chapter 1 (book/01_policy_gradient.ipynb) and chapter 3
+    (book/03_reward_to_go.ipynb) of the book.
+    """
+    cfg = cfg or VPGConfig()
+    set_seed(cfg.seed)
+    envs = make_envs(env_id, cfg.num_envs)
+    if policy is None:
+        policy = make_policy(
+            envs.single_observation_space, envs.single_action_space, cfg.hidden
+        )
+    policy = policy.to(device())
+    optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
+    history = History(algo="vpg", env_id=env_id, **asdict(cfg))
+    env_steps = 0
+    for it in tqdm(
+        range(cfg.iterations), disable=not cfg.progress, desc=f"vpg {cfg.weights}"
+    ):
+        batch = collect(
+            envs,
+            policy,
+            cfg.steps_per_env,
+            seed=cfg.seed * 10_000 + it,
+            complete_episodes=True,
+        )
+        weights = vpg_weights(batch, cfg.weights)
+        log_probs = policy.dist(batch.obs).log_prob(batch.actions)
+        loss = pg_loss(log_probs, weights, batch.mask)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        env_steps += batch.num_steps
+        history.log(
+            iteration=it,
+            env_steps=env_steps,
+            mean_return=np.mean(batch.episode_returns),
+            mean_length=np.mean(batch.episode_lengths),
+            episodes=len(batch.episode_returns),
+            loss=loss.item(),
+        )
+    envs.close()
+    history.meta["policy"] = policy
+    return history

@@ -1,0 +1,172 @@
+"""Saving a trained policy to a file and loading it back, safely.
+
+A checkpoint is a plain dictionary written with ``torch.save``: the policy's class name, the
+arguments that rebuild it, and its ``state_dict``. Loading uses ``torch.load(...,
+weights_only=True)``, which unpickles only tensors and plain Python types, so opening a
+checkpoint cannot run code hidden in the file (a full unpickle can). Only the book's own network
+classes can be saved this way; rebuilding is done by name from a fixed list, never by importing
+whatever the file names.
+
+See chapter 4 of the book (book/04_reinforce.ipynb).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from rlbook.policies import CategoricalPolicy, GaussianPolicy, ValueNet
+
+__all__ = ["save_policy", "load_policy", "CheckpointError"]
+
+FORMAT = "rlbook-policy"
+VERSION = 1
+_CLASSES = {cls.__name__: cls for cls in (CategoricalPolicy, GaussianPolicy, ValueNet)}
+
+
+class CheckpointError(ValueError):
+    """A file is not a policy checkpoint that :func:`load_policy` can rebuild."""
+
+
+def _hidden_sizes(net: nn.Sequential, name: str) -> list[int]:
+    """Hidden widths of an ``mlp`` with tanh activations; raise for any other network."""
+    linears = [m for m in net if isinstance(m, nn.Linear)]
+    others = [m for m in net if not isinstance(m, nn.Linear | nn.Tanh)]
+    if others or not linears:
+        kinds = sorted({type(m).__name__ for m in others})
+        raise ValueError(
+            f"policy.{name} must be an rlbook.policies.mlp of Linear and Tanh layers to be "
+            f"saved, found {kinds}"
+        )
+    return [m.out_features for m in linears[:-1]]
+
+
+def _constructor_args(policy: nn.Module) -> dict:
+    if isinstance(policy, CategoricalPolicy):
+        hidden = _hidden_sizes(policy.logits_net, "logits_net")
+        return {
+            "obs_dim": policy.obs_dim,
+            "n_actions": policy.n_actions,
+            "hidden": hidden,
+        }
+    if isinstance(policy, GaussianPolicy):
+        hidden = _hidden_sizes(policy.mu_net, "mu_net")
+        return {"obs_dim": policy.obs_dim, "act_dim": policy.act_dim, "hidden": hidden}
+    if isinstance(policy, ValueNet):
+        return {
+            "obs_dim": policy.obs_dim,
+            "hidden": _hidden_sizes(policy.v_net, "v_net"),
+        }
+    raise TypeError(
+        f"policy must be a CategoricalPolicy, GaussianPolicy or ValueNet, got {type(policy).__name__}"
+    )
+
+
+def save_policy(policy: nn.Module, path: str | os.PathLike) -> Path:
+    """Write ``policy`` (class, constructor arguments, weights) to ``path``.
+
+    Parameters
+    ----------
+    policy : CategoricalPolicy, GaussianPolicy or ValueNet
+        Built by :mod:`rlbook.policies` (tanh MLPs); its parameters are saved on the CPU.
+    path : str or path-like
+        Destination file (conventionally ``.pt``); parent folders are created.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Notes
+    -----
+    The file holds ``{"format": "rlbook-policy", "version": 1, "class": name, "kwargs": {...},
+    "state_dict": {...}}``: tensors, strings, integers and lists only, which
+    ``torch.load(weights_only=True)`` reads without unpickling arbitrary objects.
+    See chapter 4 of the book (book/04_reinforce.ipynb).
+    """
+    kwargs = _constructor_args(policy)
+    state = {k: v.detach().cpu().clone() for k, v in policy.state_dict().items()}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(
+        {
+            "format": FORMAT,
+            "version": VERSION,
+            "class": type(policy).__name__,
+            "kwargs": kwargs,
+            "state_dict": state,
+        },
+        path,
+    )
+    return path
+
+
+def load_policy(
+    path: str | os.PathLike, map_location: str | torch.device = "cpu"
+) -> nn.Module:
+    """Rebuild the policy saved by :func:`save_policy` at ``path``.
+
+    Parameters
+    ----------
+    path : str or path-like
+    map_location : str or torch.device
+        Device to load the weights onto.
+
+    Returns
+    -------
+    nn.Module
+        A new policy of the saved class with the saved weights, in evaluation mode.
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    CheckpointError (a ValueError)
+        The file is not a checkpoint written by :func:`save_policy`: not a torch file, a torch
+        file holding something else (a bare ``state_dict``, a pickled module), an unknown class,
+        or weights that do not fit the class.
+
+    Notes
+    -----
+    See chapter 4 of the book (book/04_reinforce.ipynb).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no policy checkpoint at {str(path)!r}")
+    try:
+        data = torch.load(path, map_location=map_location, weights_only=True)
+    except (
+        Exception
+    ) as exc:  # the unpickler raises many kinds of errors on foreign bytes
+        # weights_only refuses pickled classes and functions: a whole pickled nn.Module lands here
+        raise CheckpointError(
+            f"{str(path)!r} is not a policy checkpoint written by rlbook.checkpoint.save_policy "
+            f"(torch.load with weights_only=True failed: {str(exc).splitlines()[0]})"
+        ) from exc
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        found = sorted(data)[:6] if isinstance(data, dict) else type(data).__name__
+        raise CheckpointError(
+            f"{str(path)!r} is not a policy checkpoint written by rlbook.checkpoint.save_policy: "
+            f"expected a dict with format={FORMAT!r}, found {found}"
+        )
+    if data.get("version") != VERSION:
+        raise CheckpointError(
+            f"{str(path)!r} has checkpoint version {data.get('version')!r}; this rlbook reads "
+            f"version {VERSION}"
+        )
+    name = data.get("class")
+    if name not in _CLASSES:
+        raise CheckpointError(
+            f"{str(path)!r} holds a {name!r}; known classes are {sorted(_CLASSES)}"
+        )
+    try:
+        policy = _CLASSES[name](**data["kwargs"])
+        policy.load_state_dict(data["state_dict"])
+    except (KeyError, TypeError, RuntimeError, ValueError) as exc:
+        raise CheckpointError(
+            f"{str(path)!r}: cannot rebuild the {name}: {exc}"
+        ) from exc
+    return policy.to(map_location).eval()

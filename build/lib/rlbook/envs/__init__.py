@@ -1,0 +1,67 @@
+"""Environments the book needs that gymnasium lacks, registered under ``rlbook/...`` ids.
+
+Importing this module registers two ids with gymnasium (its one side effect; importing
+:mod:`rlbook` alone registers nothing):
+
+- ``rlbook/ContinuousCartPole-v1``: :class:`ContinuousCartPoleEnv`, CartPole-v1 with a force
+  in ``[-1, 1]`` (times 10 N), truncated after 500 steps like CartPole-v1;
+- ``rlbook/Pixelcopter-v0``: :class:`PixelcopterEnv`, the PyGame Learning Environment's
+  helicopter game in NumPy, truncated after 1000 steps (the original has no time limit).
+
+Both ids work with ``gymnasium.make`` and ``gymnasium.make_vec(..., vectorization_mode="sync")``
+(or ``"async"``: the entry points are import strings, so worker processes register them too).
+Registering twice is harmless: an id already in the registry is left alone.
+
+Examples
+--------
+>>> import gymnasium as gym
+>>> import rlbook.envs
+>>> envs = gym.make_vec("rlbook/ContinuousCartPole-v1", num_envs=8, vectorization_mode="sync")
+
+See chapter 4 of the book (book/04_reinforce.ipynb).
+"""
+
+import gymnasium
+
+from rlbook.envs.continuous_cartpole import ContinuousCartPoleEnv
+from rlbook.envs.pixelcopter import PixelcopterEnv, hover_policy
+
+__all__ = [
+    "ContinuousCartPoleEnv",
+    "PixelcopterEnv",
+    "hover_policy",
+    "CONTINUOUS_CARTPOLE_ID",
+    "PIXELCOPTER_ID",
+    "register_envs",
+]
+
+CONTINUOUS_CARTPOLE_ID = "rlbook/ContinuousCartPole-v1"
+PIXELCOPTER_ID = "rlbook/Pixelcopter-v0"
+
+
+def register_envs() -> None:
+    """Register the book's environments with gymnasium, skipping ids already registered.
+
+    Called once when :mod:`rlbook.envs` is imported; safe to call again.
+
+    See chapter 4 of the book (book/04_reinforce.ipynb).
+    """
+    specs = {
+        CONTINUOUS_CARTPOLE_ID: dict(
+            entry_point="rlbook.envs.continuous_cartpole:ContinuousCartPoleEnv",
+            max_episode_steps=500,
+            reward_threshold=475.0,  # as CartPole-v1
+        ),
+        # PLE's game never ends on its own; 1000 steps (about 33 s of play) keeps episodes
+        # and chapters short, and the cut is reported as truncated, not terminated.
+        PIXELCOPTER_ID: dict(
+            entry_point="rlbook.envs.pixelcopter:PixelcopterEnv",
+            max_episode_steps=1000,
+        ),
+    }
+    for env_id, kwargs in specs.items():
+        if env_id not in gymnasium.registry:
+            gymnasium.register(id=env_id, **kwargs)
+
+
+register_envs()

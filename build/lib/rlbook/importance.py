@@ -1,0 +1,315 @@
+"""Importance sampling: expectations under one distribution from samples of another.
+
+With samples ``x ~ q`` (the *behaviour* distribution, which produced the data) and a *target*
+distribution ``p``, the importance weight ``w(x) = p(x) / q(x)`` turns an average under ``q``
+into an estimate of an expectation under ``p``:
+
+.. math:: \\mathbb E_{x \\sim p}[f(x)] = \\mathbb E_{x \\sim q}\\Big[\\frac{p(x)}{q(x)}\\, f(x)\\Big]
+          \\quad\\text{whenever } q(x) > 0 \\text{ wherever } p(x) f(x) \\neq 0.
+
+For trajectories of a policy the dynamics cancel from the ratio, which becomes a product of
+per-step policy ratios ``π_target(a_t|s_t) / π_behaviour(a_t|s_t)``. Every weight here is
+computed from *log*-probabilities, as ``exp(log p − log q)``: the probabilities of long
+trajectories underflow to 0 in floating point, and ``0 / 0`` is NaN, while their logarithms
+are ordinary numbers.
+
+Shapes: ``M`` samples or trajectories, horizon ``H``; per-step tensors are ``(M, H)``.
+
+See chapter 5 of the book (book/05_importance_sampling.ipynb).
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = [
+    "ess",
+    "importance_weights",
+    "is_estimate",
+    "per_decision_is",
+    "trajectory_weights",
+    "weighted_is_estimate",
+]
+
+
+def _as_tensor(x: object, name: str) -> torch.Tensor:
+    """``x`` as a floating-point tensor (autograd history kept), or a ValueError naming it."""
+    if not isinstance(x, torch.Tensor):
+        try:
+            x = torch.as_tensor(x, dtype=torch.float64)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise ValueError(
+                f"{name}: expected a real array or tensor, got {x!r}"
+            ) from err
+    if not x.is_floating_point():
+        x = x.to(torch.float64)
+    if torch.isnan(x).any():
+        raise ValueError(f"{name}: contains NaN")
+    return x
+
+
+def _log_ratio(log_p_target: object, log_p_behaviour: object) -> torch.Tensor:
+    """``log p − log q`` elementwise, after checking shapes and the support condition."""
+    log_p = _as_tensor(log_p_target, "log_p_target")
+    log_q = _as_tensor(log_p_behaviour, "log_p_behaviour")
+    if log_p.shape != log_q.shape:
+        raise ValueError(
+            f"log_p_behaviour: expected the shape of log_p_target {tuple(log_p.shape)}, "
+            f"got {tuple(log_q.shape)}"
+        )
+    if (log_p == float("inf")).any() or (log_q == float("inf")).any():
+        raise ValueError(
+            "log_p_target, log_p_behaviour: a log-probability cannot be +inf"
+        )
+    if (log_q == float("-inf")).any():
+        # a sample the behaviour distribution could not have produced: the data are not from q
+        raise ValueError(
+            "log_p_behaviour: contains -inf (probability 0); every sample must be one the "
+            "behaviour distribution can produce"
+        )
+    return log_p - log_q
+
+
+def importance_weights(
+    log_p_target: torch.Tensor, log_p_behaviour: torch.Tensor
+) -> torch.Tensor:
+    r"""Importance weights ``p(x) / q(x)`` from log-probabilities, elementwise.
+
+    .. math:: w = \frac{p(x)}{q(x)} = \exp\big(\log p(x) - \log q(x)\big)
+
+    The difference is taken before the exponential: ``exp(log p) / exp(log q)`` is ``0 / 0 =
+    NaN`` as soon as both log-probabilities are below about −745 (float64) or −104 (float32),
+    although their ratio is an ordinary number.
+
+    Parameters
+    ----------
+    log_p_target : torch.Tensor, shape (...)
+        ``log p(x)`` under the target distribution (keeps its autograd history, so the weights
+        can be differentiated with respect to the target's parameters). ``-inf`` (probability
+        0) gives weight 0.
+    log_p_behaviour : torch.Tensor, same shape
+        ``log q(x)`` under the behaviour distribution that produced ``x``; must be finite.
+
+    Returns
+    -------
+    torch.Tensor, shape (...)
+        Non-negative weights, ``E_q[w] = 1``.
+
+    Raises
+    ------
+    ValueError
+        Naming the argument, if the shapes differ, an entry is NaN or ``+inf``, or
+        ``log_p_behaviour`` is ``-inf``.
+
+    See chapter 5 of the book (book/05_importance_sampling.ipynb).
+    """
+    return torch.exp(_log_ratio(log_p_target, log_p_behaviour))
+
+
+def trajectory_weights(
+    log_p_target: torch.Tensor, log_p_behaviour: torch.Tensor
+) -> torch.Tensor:
+    r"""Trajectory-level importance weights: the product over time of the per-step ratios.
+
+    .. math:: W(\tau) = \frac{P(\tau \mid \theta')}{P(\tau \mid \theta)}
+              = \prod_{t=0}^{H-1} \frac{\pi_{\theta'}(a_t \mid s_t)}{\pi_\theta(a_t \mid s_t)}
+              = \exp \sum_{t=0}^{H-1} \big(\log\pi_{\theta'}(a_t \mid s_t)
+                - \log\pi_\theta(a_t \mid s_t)\big)
+
+    The initial-state distribution and the transition probabilities appear in both
+    ``P(τ|θ')`` and ``P(τ|θ)`` and cancel, so only the policies' log-probabilities are needed.
+    The log-ratios are summed before the exponential (a product of many small probabilities
+    underflows).
+
+    Parameters
+    ----------
+    log_p_target : torch.Tensor, shape (..., H), e.g. (M, H)
+        ``log π_θ'(a_t|s_t)`` of the target policy at every step.
+    log_p_behaviour : torch.Tensor, same shape
+        ``log π_θ(a_t|s_t)`` of the behaviour policy that chose the actions.
+
+    Returns
+    -------
+    torch.Tensor, shape (...), e.g. (M,)
+        One weight per trajectory.
+
+    See chapter 5 of the book (book/05_importance_sampling.ipynb).
+    """
+    log_ratio = _log_ratio(log_p_target, log_p_behaviour)
+    if log_ratio.ndim < 1:
+        raise ValueError(
+            "log_p_target: expected shape (..., H) with a time axis, got a scalar"
+        )
+    return torch.exp(log_ratio.sum(-1))
+
+
+def is_estimate(weights: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    r"""Ordinary importance-sampling estimate of ``E_p[f]``: the mean of ``w_i f(x_i)``.
+
+    .. math:: \hat\mu_{\mathrm{IS}} = \frac1M \sum_{i=1}^M w_i\, f(x_i), \qquad x_i \sim q
+
+    Unbiased when ``q > 0`` wherever ``p f ≠ 0``; its variance is
+    ``(E_q[w² f²] − E_p[f]²) / M``, which grows with the mismatch between ``p`` and ``q``.
+
+    Parameters
+    ----------
+    weights : torch.Tensor, shape (M,)
+        Importance weights ``w_i = p(x_i) / q(x_i)``, e.g. from :func:`importance_weights`.
+    values : torch.Tensor, shape (M, ...)
+        ``f(x_i)``; trailing axes (e.g. the ``(S, A)`` of a gradient) are averaged separately.
+
+    Returns
+    -------
+    torch.Tensor, shape (...)
+
+    See chapter 5 of the book (book/05_importance_sampling.ipynb).
+    """
+    w, f = _check_weights_values(weights, values)
+    return (_expand(w, f) * f).mean(0)
+
+
+def weighted_is_estimate(weights: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    r"""Self-normalised (weighted) importance-sampling estimate of ``E_p[f]``.
+
+    .. math:: \hat\mu_{\mathrm{WIS}} = \frac{\sum_i w_i\, f(x_i)}{\sum_i w_i}, \qquad x_i \sim q
+
+    Dividing by the sum of the weights instead of ``M`` makes the estimate a weighted average of
+    the ``f(x_i)``: it never leaves their range, and the weights need only be known up to a
+    common factor (unnormalised densities suffice). The price is a bias of order ``1/M``; the
+    estimate is consistent (Owen, 2013, ch. 9).
+
+    Parameters
+    ----------
+    weights : torch.Tensor, shape (M,)
+        Non-negative importance weights, not all zero; any common scale.
+    values : torch.Tensor, shape (M, ...)
+
+    Returns
+    -------
+    torch.Tensor, shape (...)
+
+    See chapter 5 of the book (book/05_importance_sampling.ipynb).
+    """
+    w, f = _check_weights_values(weights, values)
+    if not torch.isfinite(w).all():
+        raise ValueError(
+            "weights: contains inf; compute them in log space and subtract the max"
+        )
+    total = w.sum()
+    if not total > 0:
+        raise ValueError(
+            "weights: all weights are zero, the self-normalised estimate is 0 / 0"
+        )
+    # divide by the largest weight first: the ratio is unchanged and huge weights cannot overflow
+    w = w / w.max()
+    return (_expand(w, f) * f).sum(0) / w.sum()
+
+
+def per_decision_is(
+    rewards: torch.Tensor,
+    log_p_target: torch.Tensor,
+    log_p_behaviour: torch.Tensor,
+    gamma: float = 1.0,
+) -> torch.Tensor:
+    r"""Per-decision importance-sampling return of each trajectory (Precup, Sutton, Singh, 2000).
+
+    .. math:: \hat G^{\mathrm{PD}}(\tau) = \sum_{t=0}^{H-1} \gamma^t\, W_{0:t}\, r_t, \qquad
+              W_{0:t} = \prod_{k=0}^{t} \frac{\pi_{\theta'}(a_k \mid s_k)}{\pi_\theta(a_k \mid s_k)}
+
+    Each reward is weighted only by the ratios of the actions taken up to its own step: the
+    ratios of later actions have expectation 1 given the past, so dropping them keeps the
+    estimate of ``J(θ') = E_θ'[Σ_t γ^t r_t]`` unbiased, and usually lowers its variance. The
+    ordinary (trajectory-level) estimate weights every reward by ``W_{0:H-1}``.
+
+    Parameters
+    ----------
+    rewards : torch.Tensor, shape (M, H)
+        ``r_t`` of ``M`` trajectories collected by the behaviour policy.
+    log_p_target, log_p_behaviour : torch.Tensor, shape (M, H)
+        ``log π_θ'(a_t|s_t)`` and ``log π_θ(a_t|s_t)`` at every step.
+    gamma : float
+        Discount factor in [0, 1].
+
+    Returns
+    -------
+    torch.Tensor, shape (M,)
+        One estimate per trajectory; their mean estimates ``J(θ')``, their spread its variance.
+
+    See chapter 5 of the book (book/05_importance_sampling.ipynb).
+    """
+    gamma = float(gamma)
+    if not 0.0 <= gamma <= 1.0:  # also rejects NaN
+        raise ValueError(f"gamma: expected a discount factor in [0, 1], got {gamma}")
+    log_ratio = _log_ratio(log_p_target, log_p_behaviour)
+    r = _as_tensor(rewards, "rewards")
+    if log_ratio.ndim != 2:
+        raise ValueError(
+            f"log_p_target: expected shape (M, H), got {tuple(log_ratio.shape)}"
+        )
+    if r.shape != log_ratio.shape:
+        raise ValueError(
+            f"rewards: expected the shape of the log-probabilities {tuple(log_ratio.shape)}, "
+            f"got {tuple(r.shape)}"
+        )
+    # W_{0:t}: ratios of steps 0..t, in log space
+    cumulative = torch.exp(log_ratio.cumsum(-1))
+    discounts = gamma ** torch.arange(r.shape[1], dtype=r.dtype)
+    return (discounts * cumulative * r).sum(-1)
+
+
+def ess(weights: torch.Tensor) -> float:
+    r"""Kish's effective sample size of a set of importance weights.
+
+    .. math:: \mathrm{ESS} = \frac{\big(\sum_i w_i\big)^2}{\sum_i w_i^2}
+
+    It lies between 1 (one weight dominates all others) and ``M`` (all weights equal), and does
+    not change when every weight is multiplied by the same factor. For weights of mean 1 and
+    large ``M`` it is close to ``M / E_q[w²] = M / (1 + χ²(p‖q))``: the number of samples from
+    ``p`` itself that would give about the same variance (Owen, 2013, ch. 9).
+
+    Parameters
+    ----------
+    weights : torch.Tensor, shape (M,)
+        Non-negative, finite, not all zero.
+
+    Returns
+    -------
+    float
+
+    See chapter 5 of the book (book/05_importance_sampling.ipynb).
+    """
+    w = _as_tensor(weights, "weights").detach().to(torch.float64)
+    if w.ndim != 1 or w.numel() == 0:
+        raise ValueError(
+            f"weights: expected shape (M,) with M >= 1, got {tuple(w.shape)}"
+        )
+    if not torch.isfinite(w).all() or (w < 0).any():
+        raise ValueError("weights: expected finite, non-negative weights")
+    if not w.max() > 0:
+        raise ValueError("weights: all weights are zero")
+    w = w / w.max()  # scale-free; keeps w**2 from overflowing
+    return (w.sum() ** 2 / (w**2).sum()).item()
+
+
+def _check_weights_values(
+    weights: object, values: object
+) -> tuple[torch.Tensor, torch.Tensor]:
+    w = _as_tensor(weights, "weights")
+    f = _as_tensor(values, "values")
+    if w.ndim != 1 or w.numel() == 0:
+        raise ValueError(
+            f"weights: expected shape (M,) with M >= 1, got {tuple(w.shape)}"
+        )
+    if f.ndim < 1 or f.shape[0] != w.shape[0]:
+        raise ValueError(
+            f"values: expected shape (M, ...) with M = {w.shape[0]} to match weights, "
+            f"got {tuple(f.shape)}"
+        )
+    if (w < 0).any():
+        raise ValueError("weights: importance weights cannot be negative")
+    return w, f
+
+
+def _expand(w: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    """``w`` of shape (M,) reshaped to broadcast against ``f`` of shape (M, ...)."""
+    return w.reshape(-1, *([1] * (f.ndim - 1)))

@@ -1,0 +1,241 @@
+"""Policies and value networks: small MLPs that hand back ``torch.distributions`` objects.
+
+Every policy exposes ``dist(obs)``, the distribution :math:`\\pi_\\theta(\\cdot \\mid s)` over actions.
+Sampling, log-probabilities, entropies and deterministic actions all come from that object, so
+the rest of the library never needs to know which kind of policy it holds.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+
+import gymnasium as gym
+import torch
+from torch import nn
+from torch.distributions import Categorical, Independent, Normal
+
+
+def _is_int(value) -> bool:
+    # NumPy integers count: gymnasium's Discrete(n).n is one
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def mlp(
+    sizes: Sequence[int],
+    activation: type[nn.Module] = nn.Tanh,
+    output_activation: type[nn.Module] | None = None,
+) -> nn.Sequential:
+    """Build a multilayer perceptron ``sizes[0] -> sizes[1] -> ... -> sizes[-1]``.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Layer widths, input first, output last; at least two entries, all positive.
+    activation : nn.Module class
+        Non-linearity between hidden layers (tanh, as in most policy-gradient code).
+    output_activation : nn.Module class or None
+        Non-linearity after the last layer; ``None`` leaves the output linear (logits, means).
+
+    Returns
+    -------
+    nn.Sequential
+
+    Notes
+    -----
+    See chapter 1 of the book (book/01_policy_gradient.ipynb).
+    """
+    sizes = list(sizes)
+    if len(sizes) < 2 or any(not _is_int(s) or s < 1 for s in sizes):
+        raise ValueError(
+            f"sizes must list at least two positive integers, got {sizes!r}"
+        )
+    sizes = [int(s) for s in sizes]
+    layers: list[nn.Module] = []
+    for i in range(len(sizes) - 1):
+        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2:
+            layers.append(activation())
+        elif output_activation is not None:
+            layers.append(output_activation())
+    return nn.Sequential(*layers)
+
+
+def _check_obs(obs: torch.Tensor, obs_dim: int) -> torch.Tensor:
+    if not isinstance(obs, torch.Tensor):
+        obs = torch.as_tensor(obs, dtype=torch.float32)
+    if obs.shape[-1:] != (obs_dim,):
+        raise ValueError(
+            f"obs must have last dimension {obs_dim}, got shape {tuple(obs.shape)}"
+        )
+    return obs
+
+
+class CategoricalPolicy(nn.Module):
+    """A policy over ``n_actions`` discrete actions: :math:`\\pi_\\theta(a|s) = \\mathrm{softmax}(f_\\theta(s))_a`.
+
+    Parameters
+    ----------
+    obs_dim : int
+        Length of the (flat) observation vector.
+    n_actions : int
+        Number of actions.
+    hidden : sequence of int
+        Hidden-layer widths of the logit network.
+
+    Notes
+    -----
+    The network outputs logits, never probabilities: ``Categorical(logits=...)`` computes
+    log-probabilities with a log-sum-exp, which stays finite where ``log(softmax(x))`` would
+    underflow to ``-inf``. See chapter 1 of the book (book/01_policy_gradient.ipynb).
+    """
+
+    action_kind = "discrete"
+
+    def __init__(self, obs_dim: int, n_actions: int, hidden: Sequence[int] = (64, 64)):
+        super().__init__()
+        if not _is_int(n_actions) or n_actions < 2:
+            raise ValueError(f"n_actions must be an integer >= 2, got {n_actions!r}")
+        n_actions = int(n_actions)
+        self.obs_dim, self.n_actions = obs_dim, n_actions
+        self.logits_net = mlp([obs_dim, *hidden, n_actions])
+
+    def dist(self, obs: torch.Tensor) -> Categorical:
+        """The action distribution at ``obs`` (shape ``(..., obs_dim)``); batch shape ``(...)``."""
+        obs = _check_obs(obs, self.obs_dim)
+        return Categorical(logits=self.logits_net(obs), validate_args=False)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.logits_net(obs)
+
+
+class GaussianPolicy(nn.Module):
+    """A diagonal Gaussian policy: :math:`a \\sim \\mathcal N(\\mu_\\theta(s), \\mathrm{diag}(\\sigma^2))`.
+
+    The mean comes from an MLP; the log standard deviation is a state-independent parameter
+    vector, as in most policy-gradient implementations (Schulman et al., 2017).
+
+    Parameters
+    ----------
+    obs_dim : int
+        Length of the observation vector.
+    act_dim : int
+        Number of action dimensions.
+    hidden : sequence of int
+        Hidden-layer widths of the mean network.
+    log_std_init : float
+        Initial :math:`\\log\\sigma` for every action dimension.
+
+    Notes
+    -----
+    ``dist`` returns ``Independent(Normal, 1)`` so that ``log_prob`` sums over action dimensions
+    and has the batch shape ``(...)``, like the categorical policy's. Actions are sampled
+    unbounded; the rollout clips them to the action space only when sending them to the
+    environment, so the stored log-probabilities belong to the sampled actions.
+    See chapter 4 of the book (book/04_reinforce.ipynb).
+    """
+
+    action_kind = "continuous"
+
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        hidden: Sequence[int] = (64, 64),
+        log_std_init: float = -0.5,
+    ):
+        super().__init__()
+        if not _is_int(act_dim) or act_dim < 1:
+            raise ValueError(f"act_dim must be a positive integer, got {act_dim!r}")
+        act_dim = int(act_dim)
+        self.obs_dim, self.act_dim = obs_dim, act_dim
+        self.mu_net = mlp([obs_dim, *hidden, act_dim])
+        self.log_std = nn.Parameter(torch.full((act_dim,), float(log_std_init)))
+
+    def dist(self, obs: torch.Tensor) -> Independent:
+        """The action distribution at ``obs``; batch shape ``(...)``, event shape ``(act_dim,)``."""
+        obs = _check_obs(obs, self.obs_dim)
+        mu = self.mu_net(obs)
+        return Independent(Normal(mu, self.log_std.exp(), validate_args=False), 1)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.mu_net(obs)
+
+
+class ValueNet(nn.Module):
+    """A state-value network :math:`V_\\phi(s)`; maps ``(..., obs_dim)`` to ``(...)``.
+
+    Notes
+    -----
+    See chapter 4 of the book (book/04_reinforce.ipynb).
+    """
+
+    def __init__(self, obs_dim: int, hidden: Sequence[int] = (64, 64)):
+        super().__init__()
+        self.obs_dim = obs_dim
+        self.v_net = mlp([obs_dim, *hidden, 1])
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        obs = _check_obs(obs, self.obs_dim)
+        return self.v_net(obs).squeeze(-1)
+
+
+def check_policy_fits(policy: nn.Module, action_space: gym.Space) -> None:
+    """Raise a clear error when ``policy`` cannot act in ``action_space``.
+
+    A categorical policy needs a ``Discrete`` space with as many actions as it has logits;
+    a Gaussian policy needs a one-dimensional ``Box`` of matching size.
+    """
+    if not hasattr(policy, "dist"):
+        raise TypeError(
+            f"policy must have a dist(obs) method, got {type(policy).__name__}"
+        )
+    kind = getattr(policy, "action_kind", None)
+    if isinstance(action_space, gym.spaces.Discrete):
+        if kind != "discrete":
+            raise TypeError(
+                f"policy is {type(policy).__name__} ({kind} actions) but the action space is "
+                f"{action_space}: use a CategoricalPolicy for discrete actions"
+            )
+        if getattr(policy, "n_actions", action_space.n) != action_space.n:
+            raise ValueError(
+                f"policy has {policy.n_actions} actions but the action space has {action_space.n}"
+            )
+    elif isinstance(action_space, gym.spaces.Box):
+        if kind != "continuous":
+            raise TypeError(
+                f"policy is {type(policy).__name__} ({kind} actions) but the action space is "
+                f"{action_space}: use a GaussianPolicy for continuous actions"
+            )
+        if action_space.shape != (getattr(policy, "act_dim", action_space.shape[0]),):
+            raise ValueError(
+                f"policy has act_dim={policy.act_dim} but the action space has shape "
+                f"{action_space.shape}"
+            )
+    else:
+        raise TypeError(
+            f"action space {action_space} is not supported (Discrete or Box)"
+        )
+
+
+def make_policy(
+    observation_space: gym.Space,
+    action_space: gym.Space,
+    hidden: Sequence[int] = (64, 64),
+) -> CategoricalPolicy | GaussianPolicy:
+    """The natural policy for a pair of spaces: categorical for ``Discrete``, Gaussian for ``Box``."""
+    if (
+        not isinstance(observation_space, gym.spaces.Box)
+        or len(observation_space.shape) != 1
+    ):
+        raise TypeError(
+            f"observation_space must be a one-dimensional Box, got {observation_space}"
+        )
+    obs_dim = observation_space.shape[0]
+    if isinstance(action_space, gym.spaces.Discrete):
+        return CategoricalPolicy(obs_dim, int(action_space.n), hidden)
+    if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
+        return GaussianPolicy(obs_dim, action_space.shape[0], hidden)
+    raise TypeError(
+        f"action_space must be Discrete or a one-dimensional Box, got {action_space}"
+    )

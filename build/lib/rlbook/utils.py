@@ -1,0 +1,107 @@
+"""Seeds and devices: the two pieces of global state a chapter sets explicitly."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import torch
+
+
+def seed_offset() -> int:
+    """The book-wide seed shift ``k`` from ``RLBOOK_SEED_OFFSET`` (0 when unset).
+
+    Every random stream of rlbook passes its seed through :func:`offset`, so one
+    environment variable reruns the whole book on other random numbers: a claim
+    that holds only for the seeds we wrote it with fails there.
+    """
+    text = os.environ.get("RLBOOK_SEED_OFFSET", "").strip()
+    if not text:
+        return 0
+    try:
+        k = int(text)
+    except ValueError:
+        k = -1
+    if k < 0:
+        raise ValueError(
+            f"RLBOOK_SEED_OFFSET must be a non-negative integer, got {text!r}"
+        )
+    return k
+
+
+def offset(seed: int | None) -> int | None:
+    """``seed + RLBOOK_SEED_OFFSET``; ``None`` (fresh entropy) stays ``None``."""
+    if seed is None:
+        return None
+    return _check_seed(seed) + seed_offset()
+
+
+def rng(seed: int) -> np.random.Generator:
+    """A NumPy generator seeded with ``offset(seed)``."""
+    return np.random.default_rng(offset(seed))
+
+
+def generator(seed: int) -> torch.Generator:
+    """A CPU ``torch.Generator`` seeded with ``offset(seed)``."""
+    return torch.Generator().manual_seed(offset(seed))
+
+
+def _check_seed(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
+def set_seed(seed: int) -> np.random.Generator:
+    """Seed Python, NumPy and torch, and return a fresh NumPy generator.
+
+    Parameters
+    ----------
+    seed : int
+        A non-negative integer. The same seed gives the same numbers on the same machine;
+        across CPUs, results of long training runs may differ (see the book's FACTS on SIMD).
+
+    Returns
+    -------
+    numpy.random.Generator
+        ``rng(seed)``, for code that prefers an explicit generator.
+
+    Notes
+    -----
+    The seed is shifted by ``RLBOOK_SEED_OFFSET`` (see :func:`offset`).
+    Environments are seeded separately, through ``envs.reset(seed=offset(...))``.
+    See chapter 1 of the book (book/01_policy_gradient.ipynb).
+    """
+    seed = offset(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 (legacy global RNG, still used by some libraries)
+    torch.manual_seed(seed)
+    return np.random.default_rng(seed)
+
+
+def device() -> torch.device:
+    """Pick the torch device: ``RLBOOK_DEVICE`` if set, else the CPU.
+
+    The book's small networks are fastest on a CPU; a GPU is never required. Setting
+    ``RLBOOK_DEVICE=cuda`` runs the same notebooks on a GPU machine.
+
+    Returns
+    -------
+    torch.device
+
+    Notes
+    -----
+    See chapter 1 of the book (book/01_policy_gradient.ipynb).
+    """
+    name = os.environ.get("RLBOOK_DEVICE")
+    if name:
+        try:
+            return torch.device(name)
+        except RuntimeError as exc:
+            raise ValueError(
+                f"RLBOOK_DEVICE must name a torch device, got {name!r}"
+            ) from exc
+    # Tiny MLPs on a few hundred observations are faster on the CPU than on a GPU, so the CPU is
+    # the default even where CUDA exists; RLBOOK_DEVICE=cuda opts in.
+    return torch.device("cpu")
