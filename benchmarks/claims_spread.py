@@ -5,7 +5,8 @@ Each run executes every chapter top to bottom (nbclient, this environment's kern
 plain kernels, which change training numbers the way another CPU does). Before the chapter
 runs, an IPython AST transformer turns every ``assert`` into a recording call: it stores the
 operands of the comparison and whether it held, and never raises, so one failing check does
-not hide the ones after it.
+not hide the ones after it. Claims (``rlbook.claims.claim``) record themselves, keyed by their
+ids, and do not raise either (``RLBOOK_CLAIMS_RECORD``).
 
 For a comparison ``a < b`` the *slack* is ``b - a`` (how far the measured value sits inside
 its bound); a chained ``lo < x < hi`` keeps the smaller of its two slacks. Across runs the
@@ -99,21 +100,29 @@ def __rlbook_record__(line, text, thunk, ops):
 
 class _AssertRecorder(_ast.NodeTransformer):
     def visit_Assert(self, node):
-        test = node.test
-        if isinstance(test, _ast.Compare):
-            parts = [test.left, *test.comparators]
-            ops = _ast.Tuple([_ast.Constant(_OPS[type(o)]) for o in test.ops], _ast.Load())
-        else:
-            parts, ops = [test], _ast.Constant(None)
-        thunk = _ast.Lambda(
-            _ast.arguments([], [], None, [], [], None, []),
-            _ast.Tuple(parts, _ast.Load()),
-        )
-        call = _ast.Call(
-            _ast.Name("__rlbook_record__", _ast.Load()),
-            [_ast.Constant(node.lineno), _ast.Constant(_ast.unparse(test)[:160]),
-             thunk, ops], [])
-        return _ast.copy_location(_ast.Expr(call), node)
+        # "assert a and b" is two checks: each is recorded on its own
+        tests = node.test.values if (
+            isinstance(node.test, _ast.BoolOp) and isinstance(node.test.op, _ast.And)
+        ) else [node.test]
+        calls = []
+        for part, test in enumerate(tests):
+            if isinstance(test, _ast.Compare):
+                values = [test.left, *test.comparators]
+                ops = _ast.Tuple(
+                    [_ast.Constant(_OPS[type(o)]) for o in test.ops], _ast.Load()
+                )
+            else:
+                values, ops = [test], _ast.Constant(None)
+            thunk = _ast.Lambda(
+                _ast.arguments([], [], None, [], [], None, []),
+                _ast.Tuple(values, _ast.Load()),
+            )
+            call = _ast.Call(
+                _ast.Name("__rlbook_record__", _ast.Load()),
+                [_ast.Constant(str(node.lineno) + "." + str(part)),
+                 _ast.Constant(_ast.unparse(test)[:160]), thunk, ops], [])
+            calls.append(_ast.copy_location(_ast.Expr(call), node))
+        return calls
 
 
 get_ipython().ast_transformers.append(_AssertRecorder())
@@ -132,7 +141,11 @@ def run_notebook(path: Path, offset: int, kernel_path: str, out_dir: Path) -> di
             cells += [marker, cell]
     nb.cells = [nbformat.v4.new_code_cell(RECORDER.format(path=str(record_path)))]
     nb.cells += cells
-    env = dict(os.environ, RLBOOK_SEED_OFFSET=str(offset))
+    env = dict(
+        os.environ,
+        RLBOOK_SEED_OFFSET=str(offset),
+        RLBOOK_CLAIMS_RECORD=str(record_path),
+    )
     env.pop("ATEN_CPU_CAPABILITY", None)
     if kernel_path == "default":
         env["ATEN_CPU_CAPABILITY"] = "default"
@@ -176,7 +189,14 @@ def summarize(runs: list[dict]) -> dict:
     for run in runs:
         seen: dict[str, dict] = {}
         for rec in run["records"]:
-            key = f"{run['notebook']}:cell{rec['cell']}:line{rec['line']}"
+            if "claim" in rec:  # rlbook.claims.claim: keyed by its id
+                c = rec["claim"]
+                bounds = [c["below"] - c["value"]] if c["below"] is not None else []
+                bounds += [c["value"] - c["above"]] if c["above"] is not None else []
+                rec = {"text": c["text"], "ok": c["holds"], "slack": min(bounds)}
+                key = f"claim:{c['id']}"
+            else:
+                key = f"{run['notebook']}:cell{rec['cell']}:{rec['line']}"
             entry = seen.setdefault(
                 key, {"text": rec["text"], "ok": True, "slack": math.inf}
             )
@@ -284,7 +304,14 @@ def main() -> None:
     parser.add_argument("--step", type=int, default=7919, help="k between runs")
     parser.add_argument("--notebooks", nargs="*", help="chapter file names")
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument(
+        "--tag", default="", help="a suffix for the output files (a partial sweep)"
+    )
     args = parser.parse_args()
+    global RESULTS, REPORT
+    if args.tag:
+        RESULTS = RESULTS.with_name(f"claims_spread-{args.tag}.json")
+        REPORT = RESULTS.with_suffix(".md")
     if args.report_only:
         write_report(json.loads(RESULTS.read_text()))
         return
@@ -295,7 +322,7 @@ def main() -> None:
         (args.first_offset + i * args.step, "default" if i % 2 else "native")
         for i in range(args.runs)
     ]
-    out_dir = RESULTS.parent / "claims_spread"
+    out_dir = RESULTS.parent / RESULTS.stem
     out_dir.mkdir(parents=True, exist_ok=True)
     data = {
         "started": time.strftime("%Y-%m-%d %H:%M"),

@@ -184,9 +184,8 @@ def to_gif(
             )
     h, w = shape[:2]
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    images = [
-        Image.fromarray(a.astype(np.uint8, copy=False), mode="RGB") for a in arrays
-    ]
+    # (H, W, 3) uint8 arrays are RGB to Pillow; its mode= argument is deprecated
+    images = [Image.fromarray(a.astype(np.uint8, copy=False)) for a in arrays]
     if size != (w, h):
         # BOX averages the pixels it merges (smooth when shrinking); NEAREST keeps pixel art
         # crisp when enlarging.

@@ -1,0 +1,158 @@
+"""Claims: a sentence of the book, the value that backs it, and the range it must fall in.
+
+A chapter states a claim in the words of its prose and checks it in one call::
+
+    claim("ch3-rtg-chain", "Reward-to-go removes more than a quarter of the variance",
+          ratio, below=0.75)
+
+It shows as one visible line under the cell, in Jupyter, on Colab and in the HTML book::
+
+    ✓ Reward-to-go removes more than a quarter of the variance (measured 0.72; holds for < 0.75)
+
+and raises :class:`ClaimFailed` when the value falls outside its range. The ranges come from
+the spread of each value over seed offsets and CPU kernel paths
+(``benchmarks/claims_spread.py``), so a failure means the book is wrong, not the reader's
+machine.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+import re
+
+import numpy as np
+
+ISSUES_URL = "https://github.com/rlbook/rlbook/issues"
+MIME = "application/vnd.rlbook.claim+json"
+_ID = re.compile(r"^ch[0-9a-z.]+-[a-z0-9-]+$")
+
+
+class ClaimFailed(AssertionError):
+    """A claim of the book did not hold: a defect of the book, to be reported."""
+
+
+def _number(name: str, value) -> float:
+    if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    return float(value)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.3g}" if abs(x) >= 1e-3 or x == 0 else f"{x:.1e}"
+
+
+class Claim:
+    """One checked claim; its repr is the visible line (see :func:`claim`)."""
+
+    def __init__(self, id: str, text: str, value: float, below, above):
+        self.id, self.text, self.value = id, text, value
+        self.below, self.above = below, above
+        self.holds = math.isfinite(value) and (
+            (below is None or value < below) and (above is None or value > above)
+        )
+
+    @property
+    def range_text(self) -> str:
+        if self.below is not None and self.above is not None:
+            return f"{_fmt(self.above)} < value < {_fmt(self.below)}"
+        if self.below is not None:
+            return f"< {_fmt(self.below)}"
+        return f"> {_fmt(self.above)}"
+
+    def line(self) -> str:
+        mark = "✓" if self.holds else "✗"
+        return (
+            f"{mark} {self.text} (measured {_fmt(self.value)}; "
+            f"holds for {self.range_text})"
+        )
+
+    def record(self) -> dict:
+        return {
+            "id": self.id,
+            "text": self.text,
+            "value": self.value,
+            "below": self.below,
+            "above": self.above,
+            "holds": self.holds,
+        }
+
+    def __repr__(self) -> str:
+        return self.line()
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        color = "#1a7f37" if self.holds else "#cf222e"
+        body = html.escape(self.line())
+        return {
+            "text/plain": self.line(),
+            "text/html": (
+                f'<p class="rlbook-claim" id="claim-{self.id}" '
+                f'style="color:{color};margin:0.2em 0">{body}</p>'
+            ),
+            MIME: self.record(),
+        }
+
+
+def claim(
+    id: str, text: str, value, *, below: float | None = None, above: float | None = None
+) -> None:
+    """Check ``above < value < below`` and show the claim as one line.
+
+    Parameters
+    ----------
+    id : str
+        Stable identifier, ``ch<chapter>-<words>`` (for example ``"ch3-rtg-chain"``); the
+        spread report and the book's list of checked claims are keyed by it.
+    text : str
+        The claim in the words of the prose.
+    value : real number
+        What was measured (a Python, NumPy or 0-d torch number).
+    below, above : float, optional
+        The accepted range (at least one bound).
+
+    The line ``✓ text (measured v; holds for range)`` is displayed under the cell.
+
+    Raises
+    ------
+    ClaimFailed
+        The value is outside the range (or not finite): a defect of the book.
+    """
+    if not isinstance(id, str) or not _ID.match(id):
+        raise ValueError(f"id must look like 'ch3-rtg-chain', got {id!r}")
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("text must be the claim's sentence, got an empty string")
+    if below is None and above is None:
+        raise ValueError("give the accepted range: below=, above= or both")
+    below = None if below is None else _number("below", below)
+    above = None if above is None else _number("above", above)
+    if below is not None and above is not None and not above < below:
+        raise ValueError(
+            f"the range is empty: above={above} is not below below={below}"
+        )
+    result = Claim(id, text.strip(), _number("value", value), below, above)
+    _publish(result)
+    if not result.holds and not os.environ.get("RLBOOK_CLAIMS_RECORD"):
+        raise ClaimFailed(
+            f"claim {id!r} failed: {result.text!r} measured {result.value!r}, "
+            f"accepted {result.range_text}. This is a defect of the book, not of your "
+            f"setup: please report it at {ISSUES_URL} with this message."
+        )
+
+
+def _publish(result: Claim) -> None:
+    """Display the line in a notebook; append the record for the spread sweep."""
+    path = os.environ.get("RLBOOK_CLAIMS_RECORD")
+    if path:
+        with open(path, "a") as f:
+            f.write(json.dumps({"claim": result.record()}) + "\n")
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:  # pragma: no cover (IPython is a dependency)
+        return
+    if get_ipython() is not None:
+        display(result)
