@@ -398,9 +398,15 @@ def evaluate(
         obs, _ = envs.reset(seed=offset(seed))
         returns = np.zeros(num_episodes)
         running = np.ones(num_episodes, dtype=bool)
+        # greedy categorical: the argmax of the logits, without building a distribution
+        argmax = deterministic and _categorical_shortcut(policy)
         while running.any():
-            dist = policy.dist(torch.as_tensor(obs, dtype=torch.float32, device=dev))
-            actions = dist.mode if deterministic else dist.sample()
+            obs_t = torch.as_tensor(obs, dtype=torch.float32, device=dev)
+            if argmax:
+                actions = policy.logits_net(obs_t).argmax(-1)
+            else:
+                dist = policy.dist(obs_t)
+                actions = dist.mode if deterministic else dist.sample()
             obs, rewards, terminated, truncated, _ = envs.step(
                 _to_env_actions(actions, envs.single_action_space)
             )
