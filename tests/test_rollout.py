@@ -528,3 +528,27 @@ def test_make_envs() -> None:
     for bad in (0, -1, 2.0):
         with pytest.raises(ValueError, match="num_envs"):
             make_envs("CartPole-v1", bad)
+
+
+def test_the_seed_offset_shifts_the_resets_of_collect_and_evaluate(monkeypatch):
+    policy = CategoricalPolicy(4, 2, hidden=(8,))
+
+    def first_obs(seed):
+        envs = make_envs("CartPole-v1", 2)
+        try:
+            return collect(envs, policy, 1, seed=seed).obs[0]
+        finally:
+            envs.close()
+
+    monkeypatch.setenv("RLBOOK_SEED_OFFSET", "0")
+    base, shifted_by_hand = first_obs(0), first_obs(5)
+    monkeypatch.setenv("RLBOOK_SEED_OFFSET", "5")
+    assert torch.equal(first_obs(0), shifted_by_hand)
+    assert not torch.equal(first_obs(0), base)
+    # evaluation start states: offset 5 with seed 0 plays the episodes of seed 5
+    monkeypatch.setenv("RLBOOK_SEED_OFFSET", "0")
+    torch.manual_seed(1)
+    a = evaluate("CartPole-v1", policy, 3, deterministic=False, seed=5)
+    monkeypatch.setenv("RLBOOK_SEED_OFFSET", "5")
+    torch.manual_seed(1)
+    assert evaluate("CartPole-v1", policy, 3, deterministic=False, seed=0) == a

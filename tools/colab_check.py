@@ -132,7 +132,10 @@ def install_cell_changes_nothing(name: str, python: Path) -> None:
     if [w.split("==")[0].lower() for w in would] != ["rlbook"]:
         sys.exit(f"FAIL: on Colab {name}, the install cell would also install {would}")
     before = freeze(python)
+    had_build = (ROOT / "build").exists()
     sh(python, "-m", "pip", "install", "-q", f"rlbook @ file://{ROOT}")
+    if not had_build:  # pip builds a local directory in place: leave no build/ behind
+        sh("rm", "-rf", ROOT / "build")
     after = freeze(python)
     changed = sorted(
         k for k in after.keys() | before.keys() if after.get(k) != before.get(k)
@@ -177,7 +180,9 @@ def chapters(name: str, python: Path, jobs: int) -> None:
                 {"argv": argv, "display_name": f"Colab {name}", "language": "python"}
             )
         )
-        env = dict(os.environ, JUPYTER_PATH=jupyter_path)
+        env = dict(
+            os.environ, JUPYTER_PATH=jupyter_path, PYDEVD_DISABLE_FILE_VALIDATION="1"
+        )
         os.environ["JUPYTER_PATH"] = jupyter_path  # for the kernel-spec lookup here
         # the kernel must not see this venv's packages, only the replica's
         for var in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME"):
