@@ -61,8 +61,8 @@ class Claim:
         if self.below is not None and self.above is not None:
             return f"{_fmt(self.above)} < value < {_fmt(self.below)}"
         if self.below is not None:
-            return f"< {_fmt(self.below)}"
-        return f"> {_fmt(self.above)}"
+            return f"value < {_fmt(self.below)}"
+        return f"value > {_fmt(self.above)}"
 
     def line(self) -> str:
         mark = "✓" if self.holds else "✗"
@@ -79,6 +79,8 @@ class Claim:
             "below": self.below,
             "above": self.above,
             "holds": self.holds,
+            "range": self.range_text,
+            "measured": _fmt(self.value),
         }
 
     def __repr__(self) -> str:
@@ -87,10 +89,14 @@ class Claim:
     def _repr_mimebundle_(self, include=None, exclude=None):
         color = "#1a7f37" if self.holds else "#cf222e"
         body = html.escape(self.line())
+        # the record rides along for the book's "Checked claims" page
+        # (tools/sphinx/rlbook_claims.py reads it from the HTML output)
+        data = html.escape(json.dumps(self.record(), ensure_ascii=False), quote=True)
         return {
             "text/plain": self.line(),
             "text/html": (
                 f'<p class="rlbook-claim" id="claim-{self.id}" '
+                f"data-claim='{data}' "
                 f'style="color:{color};margin:0.2em 0">{body}</p>'
             ),
             MIME: self.record(),

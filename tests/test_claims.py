@@ -19,7 +19,7 @@ def test_a_holding_claim_is_one_line_with_value_and_range():
     c = Claim("ch3-rtg-chain", "Reward-to-go removes variance", 0.72, 0.75, None)
     assert c.holds
     assert c.line() == (
-        "✓ Reward-to-go removes variance (measured 0.72; holds for < 0.75)"
+        "✓ Reward-to-go removes variance (measured 0.72; holds for value < 0.75)"
     )
     bundle = c._repr_mimebundle_()
     assert bundle["text/plain"] == c.line() and "0.72" in bundle["text/html"]
@@ -75,3 +75,16 @@ def test_record_mode_writes_and_does_not_raise(tmp_path, monkeypatch):
 def test_the_issues_url_is_the_repository_of_the_config():
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     assert ISSUES_URL == config["repository"]["url"].rstrip("/") + "/issues"
+
+
+def test_the_claims_page_reads_the_record_back_from_the_html_line():
+    import html
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tools" / "sphinx"))
+    import rlbook_claims
+
+    c = Claim("ch3-a", 'It\'s <odd> & "quoted"', 0.5, 1.0, None)
+    match = rlbook_claims._LINE.search(c._repr_mimebundle_()["text/html"])
+    record = json.loads(html.unescape(match.group(1)))
+    assert record["text"] == c.text and record["range"] == "value < 1"
