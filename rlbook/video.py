@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,10 +34,17 @@ __all__ = ["record_episode", "to_gif", "show_gif"]
 def _headless_sdl() -> None:
     """Let pygame-backed renderers (gymnasium's CartPole) run without a display.
 
-    Without it SDL looks for a screen and prints an error on a headless machine (CI, Colab).
+    Without it SDL looks for a screen, and ``pygame.init()`` for a sound card, and both print
+    errors on a headless machine (CI, Colab: "ALSA lib ... Unknown PCM default").
     ``setdefault`` keeps a driver the user chose; it must happen before pygame's first render.
     """
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+    # pygame 2.6 (Colab's) imports pkg_resources, whose deprecation warning says nothing to
+    # a reader of the book
+    warnings.filterwarnings(
+        "ignore", message="pkg_resources is deprecated", module="pygame.pkgdata"
+    )
 
 
 def _to_env_action(action: Any, space: gymnasium.Space) -> Any:
