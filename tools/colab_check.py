@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -145,7 +146,9 @@ def install_cell_changes_nothing(name: str, python: Path) -> None:
         sys.exit(f"FAIL: on Colab {name}, installing rlbook changed {changed}")
 
 
-def run_chapter(path: Path, kernel: str, env: dict) -> tuple[str, float, str | None]:
+def run_chapter(
+    path: Path, kernel: str, env: dict
+) -> tuple[str, float, str | None, str]:
     import nbformat
     from nbclient import NotebookClient
 
@@ -165,7 +168,17 @@ def run_chapter(path: Path, kernel: str, env: dict) -> tuple[str, float, str | N
             str(exc).strip().splitlines()[-1][:300] if str(exc).strip() else repr(exc)
         )
         error = f"{type(exc).__name__}: {error}"
-    return path.name, time.perf_counter() - started, error
+    slow = []
+    for index, cell in enumerate(nb.cells):
+        times = cell.get("metadata", {}).get("execution", {})
+        if "iopub.execute_input" in times and "shell.execute_reply" in times:
+            start = datetime.fromisoformat(
+                times["iopub.execute_input"].replace("Z", "")
+            )
+            end = datetime.fromisoformat(times["shell.execute_reply"].replace("Z", ""))
+            slow.append(((end - start).total_seconds(), index))
+    slow = ", ".join(f"cell {i}: {t:.0f} s" for t, i in sorted(slow)[::-1][:3])
+    return path.name, time.perf_counter() - started, error, slow
 
 
 def chapters(name: str, python: Path, jobs: int) -> None:
@@ -193,9 +206,12 @@ def chapters(name: str, python: Path, jobs: int) -> None:
             results = list(
                 pool.map(lambda p: run_chapter(p, f"colab-{name}", env), paths)
             )
-    print(f"\n| chapter (Colab {name} replica) | seconds | result |\n|---|--:|---|")
-    for chapter, seconds, error in results:
-        print(f"| {chapter} | {seconds:.0f} | {error or 'ok'} |")
+    print(
+        f"\n| chapter (Colab {name} replica) | seconds | result | slowest cells |"
+        "\n|---|--:|---|---|"
+    )
+    for chapter, seconds, error, slow in results:
+        print(f"| {chapter} | {seconds:.0f} | {error or 'ok'} | {slow} |")
     failed = [r for r in results if r[2]]
     if failed:
         sys.exit(f"FAIL: {len(failed)} chapter(s) failed in the Colab {name} replica")
