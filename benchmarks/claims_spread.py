@@ -305,6 +305,11 @@ def main() -> None:
     parser.add_argument("--notebooks", nargs="*", help="chapter file names")
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument(
+        "--append",
+        action="store_true",
+        help="add these runs to the existing results (other chapters, same offsets)",
+    )
+    parser.add_argument(
         "--tag", default="", help="a suffix for the output files (a partial sweep)"
     )
     args = parser.parse_args()
@@ -329,6 +334,10 @@ def main() -> None:
         "machine": machine_info(),
         "runs": [],
     }
+    if args.append and RESULTS.exists():
+        data = json.loads(RESULTS.read_text())
+        names = {p.name for p in paths}
+        data["runs"] = [r for r in data["runs"] if r["notebook"] not in names]
     jobs = [(p, k, kp) for k, kp in configs for p in paths]
     # longest chapters first keeps both workers busy to the end
     with ThreadPoolExecutor(args.jobs) as pool:
