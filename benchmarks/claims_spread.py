@@ -342,7 +342,10 @@ def main() -> None:
     # longest chapters first keeps both workers busy to the end
     with ThreadPoolExecutor(args.jobs) as pool:
         for result in pool.map(lambda j: run_notebook(*j, out_dir), jobs):
-            bad = sum(not r["ok"] for r in result["records"])
+            bad = sum(
+                not (r["claim"]["holds"] if "claim" in r else r["ok"])
+                for r in result["records"]
+            )
             print(
                 f"{result['notebook']:32s} k={result['offset']:<6d} "
                 f"{result['kernel_path']:8s} {result['seconds']:6.1f} s  "

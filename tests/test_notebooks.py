@@ -84,14 +84,39 @@ def test_chapter_has_exercises_solutions_and_checks(path):
     assert any(
         "rlbook.checks" in c or "from rlbook.checks import" in c for c in code
     ), "at least one code exercise is graded by rlbook.checks"
-    hidden_asserts = [
+    visible_claims = [
         c
         for c in cells(path)
         if c["cell_type"] == "code"
-        and "remove-cell" in c.get("metadata", {}).get("tags", [])
-        and "assert" in source(c)
+        and "remove-cell" not in c.get("metadata", {}).get("tags", [])
+        and "claim(" in source(c)
     ]
-    assert hidden_asserts, "claims are checked by hidden assert cells"
+    assert visible_claims, "claims are checked visibly, with rlbook.claims.claim"
+
+
+CLAIM_ID = re.compile(r"claim\(\s*\"(ch[0-9a-z.]+-[a-z0-9-]+)\"")
+
+
+def test_claim_ids_are_unique_across_the_book():
+    ids = [
+        found
+        for path in NOTEBOOKS
+        for c in cells(path)
+        if c["cell_type"] == "code"
+        for found in CLAIM_ID.findall(source(c))
+    ]
+    assert ids, "no claims found"
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    assert duplicates == [], duplicates
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_claim_ids_name_their_chapter(path):
+    number = path.name.split("_")[0]
+    chapter = number.lstrip("0").replace("b", ".1")  # 04b -> 4.1
+    for c in cells(path):
+        for found in CLAIM_ID.findall(source(c)):
+            assert found.startswith(f"ch{chapter}-"), (found, path.name)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
