@@ -471,9 +471,9 @@ def value_functions(
     ValueFunctions
         ``V`` of shape (H, S) and ``Q`` of shape (H, S, A), float64, differentiable in
         ``theta``. ``V`` is the state- and time-dependent baseline ``b_t(s_t) = V_t(s_t)`` of
-        chapter 3; ``Q`` is the action-dependent "baseline" that biases the estimator.
+        chapter 2; ``Q`` is the action-dependent "baseline" that biases the estimator.
 
-    See chapter 3 of the book (book/03_reward_to_go.ipynb).
+    See chapter 2 of the book (book/02_eglp_lemma.ipynb).
     """
     gamma = _check_gamma(gamma)
     pi = policy_probs(_check_theta(theta, mdp))
@@ -686,7 +686,8 @@ def estimator_weights(
     gradient of the *discounted* objective ``J = E[Σ_t γ^t r_t]``: the step-``t`` term of
     ``Σ_t ∇log π_t G_0`` keeps, in expectation, only the rewards ``γ^k r_k`` with ``k >= t``,
     i.e. ``γ^t G_t``. Deep-RL code usually drops ``γ^t`` and so follows a different, biased
-    direction (Thomas, 2014); with ``gamma=1`` the two coincide.
+    direction, not the gradient of any objective (Nota and Thomas, 2020); with ``gamma=1`` the
+    two coincide.
 
     Parameters
     ----------

@@ -264,8 +264,9 @@ def ess(weights: torch.Tensor) -> float:
 
     It lies between 1 (one weight dominates all others) and ``M`` (all weights equal), and does
     not change when every weight is multiplied by the same factor. For weights of mean 1 and
-    large ``M`` it is close to ``M / E_q[w²] = M / (1 + χ²(p‖q))``: the number of samples from
-    ``p`` itself that would give about the same variance (Owen, 2013, ch. 9).
+    large ``M`` it is close to ``M / E_q[w²] = M / (1 + χ²(p‖q))`` (Owen, 2013, ch. 9). It is a
+    rule of thumb computed from the weights alone: it does not depend on the function being
+    averaged, so it cannot say how noisy a particular estimate is.
 
     Parameters
     ----------

@@ -46,9 +46,10 @@ def pg_loss(
 
     Notes
     -----
-    Dividing by the number of steps rather than the number of episodes rescales the gradient
-    by a constant, which the learning rate absorbs. See chapter 1 of the book
-    (book/01_policy_gradient.ipynb).
+    Dividing by the number of steps rather than the number of episodes scales the gradient by
+    one over the batch's mean episode length: a random factor that changes with the policy, not
+    a constant. With Adam it hardly matters, since Adam's step does not depend on the scale of
+    the gradient. See chapter 1 of the book (book/01_policy_gradient.ipynb).
     """
     if not isinstance(log_probs, torch.Tensor) or not isinstance(weights, torch.Tensor):
         raise TypeError("log_probs and weights must be torch tensors")
@@ -142,18 +143,20 @@ def ppo_clip_loss(
     clip_coef: float = 0.2,
     mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """PPO's clipped surrogate loss (Schulman et al., 2017), to be minimised.
+    """PPO's clipped loss :math:`-L^\\text{CLIP}` (Schulman et al., 2017), to minimise.
 
-    .. math:: L^\\text{CLIP}(\\theta) = -\\mathrm{mean}_t \\min\\big(\\rho_t(\\theta) \\hat A_t,\\;
+    .. math:: L^\\text{CLIP}(\\theta) = \\mathrm{mean}_t \\min\\big(\\rho_t(\\theta) \\hat A_t,\\;
               \\mathrm{clip}(\\rho_t(\\theta), 1 - \\epsilon, 1 + \\epsilon)\\, \\hat A_t\\big)
 
-    The minimum makes the objective a pessimistic bound on the unclipped surrogate
+    is the objective PPO maximises; this function returns its negative. The minimum makes
+    :math:`L^\\text{CLIP}` a pessimistic bound on the unclipped surrogate
     :math:`\\rho_t \\hat A_t`: once the ratio has moved past :math:`1 + \\epsilon` on an action
     with positive advantage (or below :math:`1 - \\epsilon` on one with negative advantage), that
-    sample's term is constant and its gradient is exactly zero, so one batch cannot push the
-    policy far from the one that collected it. Moves that make the objective worse are never
-    clipped. At :math:`\\rho = 1` (the first minibatch of an update) the gradient equals the
-    policy gradient :math:`-\\mathrm{mean}_t \\nabla\\log\\pi_\\theta(a_t|s_t) \\hat A_t`.
+    sample's term is constant and its gradient is exactly zero. Moves that make the objective
+    worse are never clipped. At :math:`\\rho = 1` (the first minibatch of an update) the gradient
+    of :math:`L^\\text{CLIP}` is the policy-gradient estimate with the advantages as weights,
+    :math:`\\mathrm{mean}_t \\nabla\\log\\pi_\\theta(a_t|s_t) \\hat A_t`, and this loss's gradient
+    is its negative.
 
     Parameters
     ----------
@@ -164,8 +167,8 @@ def ppo_clip_loss(
     advantages : Tensor, same shape
         :math:`\\hat A_t`, e.g. from :func:`rlbook.returns.gae`; constants.
     clip_coef : float
-        :math:`\\epsilon > 0`. ``math.inf`` removes the clip and gives the plain surrogate
-        :math:`-\\mathrm{mean}_t\\, \\rho_t \\hat A_t` (the ablation of the book's PPO chapter).
+        :math:`\\epsilon > 0`. ``math.inf`` removes the clip: the loss is then minus the plain
+        surrogate, :math:`-\\mathrm{mean}_t\\, \\rho_t \\hat A_t` (the ablation of chapter 6).
     mask : bool Tensor, same shape, optional
         Steps to include.
 

@@ -128,7 +128,9 @@ class GaussianPolicy(nn.Module):
     hidden : sequence of int
         Hidden-layer widths of the mean network.
     log_std_init : float
-        Initial :math:`\\log\\sigma` for every action dimension.
+        Initial :math:`\\log\\sigma` for every action dimension; the default -0.5 gives
+        :math:`\\sigma = e^{-0.5} \\approx 0.61`, about a third of the width of an action
+        range of [-1, 1], so early actions explore without saturating the clip.
 
     Notes
     -----
@@ -136,7 +138,7 @@ class GaussianPolicy(nn.Module):
     and has the batch shape ``(...)``, like the categorical policy's. Actions are sampled
     unbounded; the rollout clips them to the action space only when sending them to the
     environment, so the stored log-probabilities belong to the sampled actions.
-    See chapter 4 of the book (book/04_reinforce.ipynb).
+    See chapter 4.1 of the book (book/04b_harder_tasks.ipynb).
     """
 
     action_kind = "continuous"

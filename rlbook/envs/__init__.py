@@ -18,7 +18,7 @@ Examples
 >>> import rlbook.envs
 >>> envs = gym.make_vec("rlbook/ContinuousCartPole-v1", num_envs=8, vectorization_mode="sync")
 
-See chapter 4 of the book (book/04_reinforce.ipynb).
+See chapter 4.1 of the book (book/04b_harder_tasks.ipynb).
 """
 
 import gymnasium
@@ -44,7 +44,7 @@ def register_envs() -> None:
 
     Called once when :mod:`rlbook.envs` is imported; safe to call again.
 
-    See chapter 4 of the book (book/04_reinforce.ipynb).
+    See chapter 4.1 of the book (book/04b_harder_tasks.ipynb).
     """
     specs = {
         CONTINUOUS_CARTPOLE_ID: dict(
