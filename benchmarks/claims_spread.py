@@ -26,6 +26,7 @@ import argparse
 import json
 import math
 import os
+import re
 import statistics
 import sys
 import time
@@ -183,17 +184,50 @@ def run_notebook(path: Path, offset: int, kernel_path: str, out_dir: Path) -> di
     }
 
 
+def current_bounds() -> dict[str, tuple[float | None, float | None]]:
+    """The bounds each claim has in the chapters now (numbers only), keyed by id.
+
+    Bounds set after a sweep are judged against the values that sweep measured."""
+    found = {}
+    for path in sorted((ROOT / "book").glob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type != "code":
+                continue
+            for call in re.finditer(
+                r'claim\(\s*"(ch[^"]+)",(.*?)\n\)', cell.source, re.S
+            ):
+                bounds = []
+                for name in ("above", "below"):
+                    m = re.search(rf"\b{name}=([^,\n]+),", call.group(2))
+                    try:
+                        bounds.append(float(m.group(1)) if m else None)
+                    except ValueError:
+                        bounds.append("expr")
+                if "expr" not in bounds:
+                    found[call.group(1)] = tuple(bounds)
+    return found
+
+
 def summarize(runs: list[dict]) -> dict:
     """Per check: runs seen, failures, smallest/mean/std slack and the mean/std ratio."""
     checks: dict[str, dict] = {}
+    now = current_bounds()
+    text = "".join(p.read_text() for p in (ROOT / "book").glob("*.ipynb"))
+    in_book = set(re.findall(r'\\"(ch[0-9a-z.]+-[a-z0-9-]+)\\"', text))
     for run in runs:
         seen: dict[str, dict] = {}
         for rec in run["records"]:
             if "claim" in rec:  # rlbook.claims.claim: keyed by its id
-                c = rec["claim"]
+                c = dict(rec["claim"])
+                if c["id"] in now:  # judged against the bounds the book has now
+                    c["above"], c["below"] = now[c["id"]]
+                    c["holds"] = (c["above"] is None or c["value"] > c["above"]) and (
+                        c["below"] is None or c["value"] < c["below"]
+                    )
                 bounds = [c["below"] - c["value"]] if c["below"] is not None else []
                 bounds += [c["value"] - c["above"]] if c["above"] is not None else []
-                rec = {"text": c["text"], "ok": c["holds"], "slack": min(bounds)}
+                gone = "" if c["id"] in in_book else " (removed from the book since)"
+                rec = {"text": c["text"] + gone, "ok": c["holds"], "slack": min(bounds)}
                 key = f"claim:{c['id']}"
             else:
                 key = f"{run['notebook']}:cell{rec['cell']}:{rec['line']}"
