@@ -43,7 +43,8 @@ def _number(name: str, value) -> float:
 
 
 def _fmt(x: float) -> str:
-    return f"{x:.3g}" if abs(x) >= 1e-3 or x == 0 else f"{x:.1e}"
+    # four significant digits: bounds such as 49.99 and 50.01 stay apart
+    return f"{x:.4g}" if abs(x) >= 1e-3 or x == 0 else f"{x:.1e}"
 
 
 class Claim:
