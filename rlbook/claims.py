@@ -28,6 +28,9 @@ import numpy as np
 ISSUES_URL = "https://github.com/rlbook/rlbook/issues"
 MIME = "application/vnd.rlbook.claim+json"
 _ID = re.compile(r"^ch[0-9a-z.]+-[a-z0-9-]+$")
+# how a claim's line looks in HTML; the book's "Checked claims" page reads the record back
+# from it (tools/sphinx/rlbook_claims.py)
+HTML_LINE = re.compile(r"<p class=\"rlbook-claim\"[^>]*data-claim='([^']*)'")
 
 
 class ClaimFailed(AssertionError):

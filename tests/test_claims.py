@@ -79,12 +79,10 @@ def test_the_issues_url_is_the_repository_of_the_config():
 
 def test_the_claims_page_reads_the_record_back_from_the_html_line():
     import html
-    import sys
 
-    sys.path.insert(0, str(ROOT / "tools" / "sphinx"))
-    import rlbook_claims
+    from rlbook.claims import HTML_LINE
 
     c = Claim("ch3-a", 'It\'s <odd> & "quoted"', 0.5, 1.0, None)
-    match = rlbook_claims._LINE.search(c._repr_mimebundle_()["text/html"])
+    match = HTML_LINE.search(c._repr_mimebundle_()["text/html"])
     record = json.loads(html.unescape(match.group(1)))
     assert record["text"] == c.text and record["range"] == "value < 1"

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import html
 import json
-import re
 
 from docutils import nodes
 from sphinx.util.docutils import SphinxDirective
 
-_LINE = re.compile(r"<p class=\"rlbook-claim\"[^>]*data-claim='([^']*)'")
+from rlbook.claims import HTML_LINE as _LINE
 
 
 class claims_placeholder(nodes.General, nodes.Element):
