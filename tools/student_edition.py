@@ -132,6 +132,10 @@ def student_config() -> dict:
         "use_issues_button": False,
         "use_edit_page_button": False,
     }
+    # local Sphinx extensions live in the repository, not in the copied sources
+    local = config.get("sphinx", {}).get("local_extensions") or {}
+    for name, folder in local.items():
+        local[name] = str((ROOT / folder).resolve())
     sphinx_config = config.setdefault("sphinx", {}).setdefault("config", {})
     sphinx_config["html_copy_source"] = False  # the sources hold the solutions
     sphinx_config["html_show_sourcelink"] = False
