@@ -26,7 +26,6 @@ import re
 import numpy as np
 
 ISSUES_URL = "https://github.com/rlbook/rlbook/issues"
-MIME = "application/vnd.rlbook.claim+json"
 _ID = re.compile(r"^ch[0-9a-z.]+-[a-z0-9-]+$")
 # how a claim's line looks in HTML; the book's "Checked claims" page reads the record back
 # from it (tools/sphinx/rlbook_claims.py)
@@ -103,7 +102,6 @@ class Claim:
                 f"data-claim='{data}' "
                 f'style="color:{color};margin:0.2em 0">{body}</p>'
             ),
-            MIME: self.record(),
         }
 
 

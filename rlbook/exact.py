@@ -27,6 +27,7 @@ __all__ = [
     "TabularMDP",
     "Trajectories",
     "ValueFunctions",
+    "all_trajectories",
     "chain_mdp",
     "estimator_stats",
     "estimator_weights",
@@ -525,6 +526,39 @@ class Trajectories:
     def horizon(self) -> int:
         """Episode length ``H``."""
         return self.states.shape[1]
+
+
+def all_trajectories(
+    mdp: TabularMDP, theta: torch.Tensor
+) -> tuple[Trajectories, torch.Tensor]:
+    """Every episode with non-zero probability under ``theta``, and its probability.
+
+    The exact yardstick for any per-episode estimator: ``prob @ f(episodes)`` is ``E[f]``.
+    There are at most ``(S A)^H`` episodes, so keep ``H`` small.
+
+    Returns
+    -------
+    (Trajectories, torch.Tensor)
+        The ``M`` episodes, shaped ``(M, H)``, and their probabilities ``(M,)``, summing to 1.
+
+    See chapter 2 of the book (book/02_eglp_lemma.ipynb).
+    """
+    pi = policy_probs(_check_theta(theta, mdp))
+    pairs = torch.cartesian_prod(
+        torch.arange(mdp.num_states), torch.arange(mdp.num_actions)
+    )
+    index = torch.cartesian_prod(*[torch.arange(len(pairs))] * mdp.horizon)
+    s, a = (
+        pairs[index, 0].reshape(-1, mdp.horizon),
+        pairs[index, 1].reshape(-1, mdp.horizon),
+    )
+    prob = mdp.mu0[s[:, 0]] * pi[s, a].prod(1)
+    prob = prob * mdp.P[s[:, :-1], a[:, :-1], s[:, 1:]].prod(
+        1
+    )  # transitions t -> t + 1
+    keep = prob > 0
+    s, a = s[keep], a[keep]
+    return Trajectories(states=s, actions=a, rewards=mdp.R[s, a]), prob[keep]
 
 
 def sample_trajectories(

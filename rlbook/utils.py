@@ -73,7 +73,7 @@ def set_seed(seed: int) -> np.random.Generator:
     Environments are seeded separately, through ``envs.reset(seed=offset(...))``.
     See chapter 1 of the book (book/01_policy_gradient.ipynb).
     """
-    seed = _check_seed(seed) + seed_offset()
+    seed = offset(_check_seed(seed))
     random.seed(seed)
     np.random.seed(seed % 2**32)  # noqa: NPY002 (legacy global RNG, still used by some libraries)
     torch.manual_seed(seed)

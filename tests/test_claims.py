@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from rlbook.claims import ISSUES_URL, MIME, Claim, ClaimFailed, claim
+from rlbook.claims import HTML_LINE, ISSUES_URL, Claim, ClaimFailed, claim
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,7 +24,8 @@ def test_a_holding_claim_is_one_line_with_value_and_range():
     )
     bundle = c._repr_mimebundle_()
     assert bundle["text/plain"] == c.line() and "0.72" in bundle["text/html"]
-    assert bundle[MIME]["id"] == "ch3-rtg-chain" and bundle[MIME]["holds"]
+    record = json.loads(html.unescape(HTML_LINE.search(bundle["text/html"]).group(1)))
+    assert record["id"] == "ch3-rtg-chain" and record["holds"]
 
 
 @pytest.mark.parametrize(
@@ -78,10 +80,6 @@ def test_the_issues_url_is_the_repository_of_the_config():
 
 
 def test_the_claims_page_reads_the_record_back_from_the_html_line():
-    import html
-
-    from rlbook.claims import HTML_LINE
-
     c = Claim("ch3-a", 'It\'s <odd> & "quoted"', 0.5, 1.0, None)
     match = HTML_LINE.search(c._repr_mimebundle_()["text/html"])
     record = json.loads(html.unescape(match.group(1)))

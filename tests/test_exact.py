@@ -356,3 +356,17 @@ def test_functions_reject_bad_input() -> None:
         grad_log_probs(theta, traj.states, traj.actions + mdp.num_actions)
     with pytest.raises(ValueError, match="^estimates:"):
         estimator_stats(torch.zeros(1, 4, 3))
+
+
+@pytest.mark.parametrize(
+    "mdp", [random_mdp(seed=0), chain_mdp(), random_mdp(horizon=1)]
+)
+def test_all_trajectories_are_a_distribution_whose_mean_return_is_j(mdp):
+    from rlbook.exact import all_trajectories, expected_return
+
+    theta = torch.randn(mdp.num_states, mdp.num_actions, dtype=torch.float64)
+    episodes, prob = all_trajectories(mdp, theta)
+    assert episodes.states.shape == (len(prob), mdp.horizon)
+    assert (prob > 0).all() and abs(prob.sum().item() - 1) < 1e-12
+    exact = expected_return(mdp, theta).item()
+    assert abs((prob @ episodes.rewards.sum(1)).item() - exact) < 1e-12

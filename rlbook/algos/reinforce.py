@@ -180,16 +180,19 @@ def reinforce_weights(
 
     Notes
     -----
-    The discount: the gradient of the *discounted* objective :math:`\\mathbb E[\\sum_t\\gamma^t r_t]`
-    weights step :math:`t` by :math:`\\gamma^t \\hat G_t`. Like almost every deep-RL library we
-    drop the factor :math:`\\gamma^t`, so that late steps are not silenced. The result is not the
-    gradient of any objective (Nota and Thomas, 2020); it is the standard, biased but lower-variance choice,
-    and :math:`\\gamma < 1` is then a variance reducer rather than part of the task: it shortens
-    the horizon over which an action is credited. (``rlbook.exact.estimator_weights`` keeps
-    :math:`\\gamma^t` and is unbiased for the discounted objective.) With ``gamma=1`` there is no
-    such bias. A baseline that depends only on the state leaves the expectation unchanged; the
-    batch mean depends weakly on the action through the batch it is computed from, a bias of order
-    1/(number of episodes in the batch) that is ignored in practice, as is the rescaling by the normalisation.
+    The discount: the gradient of the *discounted* objective :math:`\\mathbb
+    E[\\sum_t\\gamma^t r_t]` weights step :math:`t` by :math:`\\gamma^t \\hat G_t`. Like
+    almost every deep-RL library we drop the factor :math:`\\gamma^t`, so that late
+    steps are not silenced. The result is not the gradient of any objective (Nota and
+    Thomas, 2020); it is the standard, biased but lower-variance choice, and
+    :math:`\\gamma < 1` is then a variance reducer rather than part of the task: it
+    shortens the horizon over which an action is credited.
+    (``rlbook.exact.estimator_weights`` keeps :math:`\\gamma^t` and is unbiased for the
+    discounted objective.) With ``gamma=1`` there is no such bias. A baseline that
+    depends only on the state leaves the expectation unchanged; the batch mean depends
+    weakly on the action through the batch it is computed from, a bias of order
+    1/(number of episodes in the batch) that is ignored in practice, as is the rescaling
+    by the normalisation.
     Time-limit truncation is treated as the end of the episode: the return is the one of the
     time-limited task (generalised advantage estimation, later in the book, bootstraps
     from the value of the cut-off state instead).
