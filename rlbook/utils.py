@@ -54,7 +54,7 @@ def _check_seed(seed) -> int:
 
 
 def set_seed(seed: int) -> np.random.Generator:
-    """Seed Python, NumPy and torch, and return a fresh NumPy generator.
+    """Seed Python, NumPy and torch, run torch on one CPU thread, return a NumPy generator.
 
     Parameters
     ----------
@@ -71,13 +71,34 @@ def set_seed(seed: int) -> np.random.Generator:
     -----
     The seed is shifted by ``RLBOOK_SEED_OFFSET`` (see :func:`offset`).
     Environments are seeded separately, through ``envs.reset(seed=offset(...))``.
+
+    How many threads split an operation can change torch's result in the last bits (a PPO
+    run's numbers differ between one and two threads), so the thread count is part of the seed:
+    ``RLBOOK_THREADS`` if set, else 1. The book's networks are too small to gain from threads,
+    and on a shared CPU (Colab, ``pytest -n``) two threads wait on each other for milliseconds
+    per operation: a PPO run measured 6 s on one thread and 43 s on two, on a busy 2-core machine.
     See chapter 1 of the book (book/01_policy_gradient.ipynb).
     """
     seed = offset(_check_seed(seed))
     random.seed(seed)
     np.random.seed(seed % 2**32)  # noqa: NPY002 (legacy global RNG, still used by some libraries)
     torch.manual_seed(seed)
+    torch.set_num_threads(threads())
     return np.random.default_rng(seed)
+
+
+def threads() -> int:
+    """The number of CPU threads torch uses under :func:`set_seed`: ``RLBOOK_THREADS``, else 1."""
+    text = os.environ.get("RLBOOK_THREADS", "").strip()
+    if not text:
+        return 1
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"RLBOOK_THREADS must be a positive integer, got {text!r}")
+    return value
 
 
 def device() -> torch.device:

@@ -104,3 +104,24 @@ def test_seed_offset_rejects_nonsense(monkeypatch, bad):
     monkeypatch.setenv("RLBOOK_SEED_OFFSET", bad)
     with pytest.raises(ValueError, match="RLBOOK_SEED_OFFSET"):
         seed_offset()
+
+
+def test_set_seed_runs_torch_on_one_thread_unless_told(monkeypatch):
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.delenv("RLBOOK_THREADS", raising=False)
+        torch.set_num_threads(2)
+        set_seed(0)
+        assert torch.get_num_threads() == 1
+        monkeypatch.setenv("RLBOOK_THREADS", "2")
+        set_seed(0)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("bad", ["0", "-2", "two", "1.5"])
+def test_threads_rejects_nonsense(monkeypatch, bad):
+    monkeypatch.setenv("RLBOOK_THREADS", bad)
+    with pytest.raises(ValueError, match="RLBOOK_THREADS"):
+        set_seed(0)
