@@ -132,3 +132,18 @@ def test_solution_cells_sit_inside_solution_blocks(path):
                 inside = False
         elif "solution" in cell.get("metadata", {}).get("tags", []):
             assert inside, f"solution cell outside a solution block: {text[:60]!r}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_shown_code_fits_the_page(path):
+    # the HTML code block holds 88 columns; a longer line scrolls sideways
+    hidden = {"remove-cell", "remove-input"}
+    too_long = [
+        (index, line)
+        for index, cell in enumerate(cells(path))
+        if cell["cell_type"] == "code"
+        and not hidden & set(cell.get("metadata", {}).get("tags", []))
+        for line in source(cell).splitlines()
+        if len(line) > 88
+    ]
+    assert not too_long, f"shown code lines over 88 columns (cell, line): {too_long}"
