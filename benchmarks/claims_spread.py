@@ -228,6 +228,13 @@ def summarize(runs: list[dict]) -> dict:
                 bounds += [c["value"] - c["above"]] if c["above"] is not None else []
                 gone = "" if c["id"] in in_book else " (removed from the book since)"
                 rec = {"text": c["text"] + gone, "ok": c["holds"], "slack": min(bounds)}
+                # ratios, step counts and KLs spread on a log scale: judge them there
+                logs = [b for b in (c["above"], c["below"]) if b is not None]
+                if c["value"] > 0 and all(b > 0 for b in logs):
+                    rec["log_slack"] = min(
+                        ([math.log(c["below"] / c["value"])] if c["below"] else [])
+                        + ([math.log(c["value"] / c["above"])] if c["above"] else [])
+                    )
                 key = f"claim:{c['id']}"
             else:
                 key = f"{run['notebook']}:cell{rec['cell']}:{rec['line']}"
@@ -237,21 +244,38 @@ def summarize(runs: list[dict]) -> dict:
             entry["ok"] = entry["ok"] and rec["ok"]
             if "slack" in rec:  # an assert in a loop: its worst occurrence counts
                 entry["slack"] = min(entry["slack"], rec["slack"])
+            if "log_slack" in rec:
+                entry["log_slack"] = rec["log_slack"]
         for key, entry in seen.items():
             check = checks.setdefault(
-                key, {"text": entry["text"], "runs": 0, "failed": [], "slacks": []}
+                key,
+                {
+                    "text": entry["text"],
+                    "runs": 0,
+                    "failed": [],
+                    "slacks": [],
+                    "logs": [],
+                },
             )
+            if "log_slack" in entry:
+                check["logs"].append(entry["log_slack"])
             check["runs"] += 1
             if not entry["ok"]:
                 check["failed"].append(f"k={run['offset']},{run['kernel_path']}")
             if math.isfinite(entry["slack"]):
                 check["slacks"].append(entry["slack"])
     for check in checks.values():
-        s = check.pop("slacks")
+        s, logs = check.pop("slacks"), check.pop("logs")
         if len(s) >= 2:
             mean, std = statistics.fmean(s), statistics.stdev(s)
             check.update(min_slack=min(s), mean_slack=mean, std_slack=std)
             check["z"] = mean / std if std > 0 else math.inf
+            check["scale"] = "linear"
+            if len(logs) == len(s) and statistics.stdev(logs) > 0:
+                check["z"] = statistics.fmean(logs) / statistics.stdev(logs)
+                check["scale"] = "log"
+            # a normal model of the slack (on its scale): the chance that one run fails
+            check["p_fail"] = 0.5 * math.erfc(check["z"] / math.sqrt(2))
     return checks
 
 
@@ -285,6 +309,21 @@ def write_report(data: dict) -> None:
             f"- Tightest margin among varying checks still in the book: `{tight[0]}` "
             f"(`{tight[1]['text']}`), mean slack = {tight[1]['z']:.1f} standard "
             "deviations of its spread."
+        )
+        # plain asserts are keyed by cell number, which edits shift: model the claims only
+        claims = {k: c for k, c in live.items() if k.startswith("claim:")}
+        p_book = 1 - math.prod(1 - c["p_fail"] for c in claims.values())
+        worst = sorted(claims.items(), key=lambda kv: -kv[1]["p_fail"])[:6]
+        lines.append(
+            f"- Chance that some claim fails in a run of the whole book, if each of the "
+            f"{len(claims)} varying claims' slack were normal on its scale (log for positive "
+            "ratios, counts and KLs, linear otherwise) with the mean and spread measured "
+            f"here: {p_book:.1%}. Claims with more than 1 in 10,000: "
+            f"{sum(c['p_fail'] > 1e-4 for c in claims.values())}; the largest: "
+            + ", ".join(f"`{k}` ({c['p_fail']:.1%})" for k, c in worst)
+            + ". With ten runs per claim this model is rough in both directions: it "
+            "overstates the risk of |z|-type claims, whose null distribution is known, and of "
+            "skewed ones, and cannot see tails that ten runs did not reach."
         )
     lines += [
         "",
@@ -320,14 +359,16 @@ def write_report(data: dict) -> None:
         "",
         "Slack: distance of the measured value inside its bound (worst occurrence per run).",
         "",
-        "| check | text | runs | min slack | mean slack | std | mean/std |",
-        "|---|---|--:|--:|--:|--:|--:|",
+        "| check | text | runs | min slack | mean slack | std | mean/std (scale) | "
+        "P(fail), normal model |",
+        "|---|---|--:|--:|--:|--:|--:|--:|",
     ]
     for key, c in sorted(noisy.items(), key=lambda kv: kv[1]["z"]):
         text = c["text"].replace("|", "\\|")
         lines.append(
             f"| `{key}` | `{text}` | {c['runs']} | {c['min_slack']:.4g} | "
-            f"{c['mean_slack']:.4g} | {c['std_slack']:.3g} | {c['z']:.1f} |"
+            f"{c['mean_slack']:.4g} | {c['std_slack']:.3g} | {c['z']:.1f} ({c['scale']}) | "
+            f"{c['p_fail']:.1e} |"
         )
     REPORT.write_text("\n".join(lines) + "\n")
     print(f"report written to {REPORT}")
