@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import torch
 
+from rlbook import validate
+
 __all__ = [
     "ess",
     "importance_weights",
@@ -33,39 +35,31 @@ __all__ = [
 
 
 def _as_tensor(x: object, name: str) -> torch.Tensor:
-    """``x`` as a floating-point tensor (autograd history kept), or a ValueError naming it."""
+    """``x`` as a floating-point tensor (autograd history kept); NaN refused.
+
+    Arrays and lists become float64 tensors; integer tensors are promoted.
+    """
     if not isinstance(x, torch.Tensor):
-        try:
-            x = torch.as_tensor(x, dtype=torch.float64)
-        except (TypeError, ValueError, RuntimeError) as err:
-            raise ValueError(
-                f"{name}: expected a real array or tensor, got {x!r}"
-            ) from err
-    if not x.is_floating_point():
-        x = x.to(torch.float64)
+        x = torch.from_numpy(validate.float_array(name, x, nonempty=False))
+    x = validate.float_tensor(name, x, nonempty=False)
     if torch.isnan(x).any():
-        raise ValueError(f"{name}: contains NaN")
+        raise ValueError(f"{name} must not contain NaN")
     return x
 
 
 def _log_ratio(log_p_target: object, log_p_behaviour: object) -> torch.Tensor:
-    """``log p − log q`` elementwise, after checking shapes and the support condition."""
+    """``log p - log q`` elementwise, after checking shapes and the support condition."""
     log_p = _as_tensor(log_p_target, "log_p_target")
     log_q = _as_tensor(log_p_behaviour, "log_p_behaviour")
-    if log_p.shape != log_q.shape:
-        raise ValueError(
-            f"log_p_behaviour: expected the shape of log_p_target {tuple(log_p.shape)}, "
-            f"got {tuple(log_q.shape)}"
-        )
-    if (log_p == float("inf")).any() or (log_q == float("inf")).any():
-        raise ValueError(
-            "log_p_target, log_p_behaviour: a log-probability cannot be +inf"
-        )
+    validate.same_shape("log_p_behaviour", log_q, "log_p_target", log_p)
+    for name, x in (("log_p_target", log_p), ("log_p_behaviour", log_q)):
+        if (x == float("inf")).any():
+            raise ValueError(f"{name} must be a log-probability, got +inf")
     if (log_q == float("-inf")).any():
         # a sample the behaviour distribution could not have produced: the data are not from q
         raise ValueError(
-            "log_p_behaviour: contains -inf (probability 0); every sample must be one the "
-            "behaviour distribution can produce"
+            "log_p_behaviour must be finite: it contains -inf (probability 0), but every "
+            "sample must be one the behaviour distribution can produce"
         )
     return log_p - log_q
 
@@ -137,9 +131,7 @@ def trajectory_weights(
     """
     log_ratio = _log_ratio(log_p_target, log_p_behaviour)
     if log_ratio.ndim < 1:
-        raise ValueError(
-            "log_p_target: expected shape (..., H) with a time axis, got a scalar"
-        )
+        raise ValueError("log_p_target must have shape (..., H), with a time axis")
     return torch.exp(log_ratio.sum(-1))
 
 
@@ -193,12 +185,11 @@ def weighted_is_estimate(weights: torch.Tensor, values: torch.Tensor) -> torch.T
     w, f = _check_weights_values(weights, values)
     if not torch.isfinite(w).all():
         raise ValueError(
-            "weights: contains inf; compute them in log space and subtract the max"
+            "weights must be finite, got inf; compute them in log space and subtract the max"
         )
-    total = w.sum()
-    if not total > 0:
+    if not w.sum() > 0:
         raise ValueError(
-            "weights: all weights are zero, the self-normalised estimate is 0 / 0"
+            "weights must not all be zero: the self-normalised estimate would be 0 / 0"
         )
     # divide by the largest weight first: the ratio is unchanged and huge weights cannot overflow
     w = w / w.max()
@@ -237,20 +228,14 @@ def per_decision_is(
 
     See chapter 5 of the book (book/05_importance_sampling.ipynb).
     """
-    gamma = float(gamma)
-    if not 0.0 <= gamma <= 1.0:  # also rejects NaN
-        raise ValueError(f"gamma: expected a discount factor in [0, 1], got {gamma}")
+    gamma = validate.unit_interval("gamma", gamma)
     log_ratio = _log_ratio(log_p_target, log_p_behaviour)
-    r = _as_tensor(rewards, "rewards")
+    r = validate.finite("rewards", _as_tensor(rewards, "rewards"))
     if log_ratio.ndim != 2:
         raise ValueError(
-            f"log_p_target: expected shape (M, H), got {tuple(log_ratio.shape)}"
+            f"log_p_target must have shape (M, H), got {tuple(log_ratio.shape)}"
         )
-    if r.shape != log_ratio.shape:
-        raise ValueError(
-            f"rewards: expected the shape of the log-probabilities {tuple(log_ratio.shape)}, "
-            f"got {tuple(r.shape)}"
-        )
+    validate.same_shape("rewards", r, "log_p_target", log_ratio)
     # W_{0:t}: ratios of steps 0..t, in log space
     cumulative = torch.exp(log_ratio.cumsum(-1))
     discounts = gamma ** torch.arange(r.shape[1], dtype=r.dtype)
@@ -279,15 +264,10 @@ def ess(weights: torch.Tensor) -> float:
 
     See chapter 5 of the book (book/05_importance_sampling.ipynb).
     """
-    w = _as_tensor(weights, "weights").detach().to(torch.float64)
-    if w.ndim != 1 or w.numel() == 0:
-        raise ValueError(
-            f"weights: expected shape (M,) with M >= 1, got {tuple(w.shape)}"
-        )
-    if not torch.isfinite(w).all() or (w < 0).any():
-        raise ValueError("weights: expected finite, non-negative weights")
+    w = _weights(weights).detach().to(torch.float64)
+    validate.finite("weights", w)
     if not w.max() > 0:
-        raise ValueError("weights: all weights are zero")
+        raise ValueError("weights must not all be zero")
     w = w / w.max()  # scale-free; keeps w**2 from overflowing
     return (w.sum() ** 2 / (w**2).sum()).item()
 
@@ -295,20 +275,26 @@ def ess(weights: torch.Tensor) -> float:
 def _check_weights_values(
     weights: object, values: object
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    w = _as_tensor(weights, "weights")
+    w = _weights(weights)
     f = _as_tensor(values, "values")
-    if w.ndim != 1 or w.numel() == 0:
-        raise ValueError(
-            f"weights: expected shape (M,) with M >= 1, got {tuple(w.shape)}"
-        )
     if f.ndim < 1 or f.shape[0] != w.shape[0]:
         raise ValueError(
-            f"values: expected shape (M, ...) with M = {w.shape[0]} to match weights, "
+            f"values must have shape (M, ...) with M = {w.shape[0]} like weights, "
             f"got {tuple(f.shape)}"
         )
-    if (w < 0).any():
-        raise ValueError("weights: importance weights cannot be negative")
     return w, f
+
+
+def _weights(weights: object) -> torch.Tensor:
+    """Importance weights: a non-empty (M,) tensor of non-negative numbers."""
+    w = _as_tensor(weights, "weights")
+    if w.ndim != 1 or w.numel() == 0:
+        raise ValueError(
+            f"weights must have shape (M,) with M >= 1, got {tuple(w.shape)}"
+        )
+    if (w < 0).any():
+        raise ValueError("weights must be non-negative, got a negative weight")
+    return w
 
 
 def _expand(w: torch.Tensor, f: torch.Tensor) -> torch.Tensor:

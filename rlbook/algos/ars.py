@@ -20,8 +20,6 @@ All ``2N`` perturbed policies run side by side in one vector environment of ``2N
 
 from __future__ import annotations
 
-import math
-import numbers
 import time
 from dataclasses import asdict, dataclass
 
@@ -32,6 +30,7 @@ from torch import nn
 from torch.distributions import Categorical, Independent, Normal
 from tqdm.auto import tqdm
 
+from rlbook import validate
 from rlbook.history import History
 from rlbook.rollout import Evaluator, make_envs
 from rlbook.utils import offset
@@ -84,18 +83,7 @@ def ars_update(
     shifting all returns (``r -> c r + d``, ``c > 0``) when ``scale_by_reward_std`` is True.
     See chapter 7 of the book (book/07_beyond_gradients.ipynb).
     """
-    r_plus = np.asarray(r_plus, dtype=np.float64)
-    r_minus = np.asarray(r_minus, dtype=np.float64)
-    deltas = np.asarray(deltas, dtype=np.float64)
-    n = r_plus.shape[0] if r_plus.ndim == 1 else -1
-    if r_plus.ndim != 1 or r_minus.shape != r_plus.shape:
-        raise ValueError(
-            f"r_plus and r_minus must both be shaped (N,), got {r_plus.shape} and {r_minus.shape}"
-        )
-    if deltas.ndim < 2 or deltas.shape[0] != n:
-        raise ValueError(f"deltas must be shaped ({n}, ...), got {deltas.shape}")
-    if isinstance(b, bool) or not isinstance(b, numbers.Integral) or not 1 <= b <= n:
-        raise ValueError(f"b must be an integer in [1, {n}], got {b!r}")
+    r_plus, r_minus, deltas, b = check_ars_args(r_plus, r_minus, deltas, b)
     # stable sort: on ties the earlier direction wins, so the result does not depend on luck
     top = np.argsort(-np.maximum(r_plus, r_minus), kind="stable")[:b]
     used = np.concatenate([r_plus[top], r_minus[top]])
@@ -104,6 +92,21 @@ def ars_update(
         sigma = 1.0
     diffs = r_plus[top] - r_minus[top]
     return step_size / (b * sigma) * np.tensordot(diffs, deltas[top], axes=1)
+
+
+def check_ars_args(r_plus, r_minus, deltas, b):
+    """Check the arguments of :func:`ars_update`; return them as float arrays and an int."""
+    r_plus = validate.finite("r_plus", validate.float_array("r_plus", r_plus, ndim=1))
+    r_minus = validate.finite("r_minus", validate.float_array("r_minus", r_minus))
+    validate.same_shape("r_minus", r_minus, "r_plus", r_plus)
+    deltas = validate.float_array("deltas", deltas)
+    n = r_plus.shape[0]
+    if deltas.ndim < 2 or deltas.shape[0] != n:
+        raise ValueError(f"deltas must be shaped ({n}, ...), got {deltas.shape}")
+    b = validate.positive_int("b", b)
+    if b > n:
+        raise ValueError(f"b must be at most the number of directions {n}, got {b}")
+    return r_plus, r_minus, deltas, b
 
 
 # ---------------------------------------------------------------------------------------------
@@ -308,41 +311,29 @@ class ARSConfig:
 
     def __post_init__(self):
         for name in ("num_directions", "total_steps", "episodes_per_direction"):
-            _check_positive_int(name, getattr(self, name))
-        if self.top_directions is not None:
-            _check_positive_int("top_directions", self.top_directions)
-            if self.top_directions > self.num_directions:
-                raise ValueError(
-                    f"top_directions must be at most num_directions = {self.num_directions}, "
-                    f"got {self.top_directions}"
-                )
-        for name in ("step_size", "noise"):
-            value = getattr(self, name)
-            ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-            if not (ok and math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a positive number, got {value!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral):
-            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
-        if self.seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
-        if self.eval_every is not None:
-            _check_positive_int("eval_every", self.eval_every)
-        if self.stop_at_eval is not None:
-            value = self.stop_at_eval
-            if isinstance(value, bool) or not isinstance(value, numbers.Real):
-                raise ValueError(
-                    f"stop_at_eval must be a number or None, got {value!r}"
-                )
+            setattr(self, name, validate.positive_int(name, getattr(self, name)))
+        self.top_directions = validate.optional(
+            validate.positive_int, "top_directions", self.top_directions
+        )
+        if (
+            self.top_directions is not None
+            and self.top_directions > self.num_directions
+        ):
+            raise ValueError(
+                f"top_directions must be at most num_directions = {self.num_directions}, "
+                f"got {self.top_directions}"
+            )
+        self.step_size = validate.positive("step_size", self.step_size)
+        self.noise = validate.positive("noise", self.noise)
+        self.seed = validate.non_negative_int("seed", self.seed)
+        self.eval_every = validate.optional(
+            validate.positive_int, "eval_every", self.eval_every
+        )
+        self.stop_at_eval = validate.optional(
+            validate.number, "stop_at_eval", self.stop_at_eval
+        )
         for name in ("normalize_obs", "scale_by_reward_std", "progress"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(
-                    f"{name} must be True or False, got {getattr(self, name)!r}"
-                )
-
-
-def _check_positive_int(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            validate.flag(name, getattr(self, name))
 
 
 def run_linear_policies(
@@ -428,9 +419,7 @@ def train_ars(env_id: str, cfg: ARSConfig | None = None) -> History:
     and V2). Evaluation steps are not counted in ``env_steps``, as for the other algorithms.
     See chapter 7 of the book (book/07_beyond_gradients.ipynb).
     """
-    cfg = cfg or ARSConfig()
-    if not isinstance(cfg, ARSConfig):
-        raise TypeError(f"cfg must be an ARSConfig, got {type(cfg).__name__}")
+    cfg = validate.instance("cfg", cfg or ARSConfig(), ARSConfig)
     start = time.perf_counter()
     rng = seeded_rng(cfg.seed)
     n, b = cfg.num_directions, cfg.top_directions or cfg.num_directions

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 
+from rlbook import validate
 from rlbook.history import History
 from rlbook.rollout import make_envs
 from rlbook.utils import offset
@@ -82,6 +83,12 @@ class NumpyPGConfig:
     seed: int = 0
     """Seed for the policy's sampling and the environments."""
 
+    def __post_init__(self):
+        self.num_episodes = validate.positive_int("num_episodes", self.num_episodes)
+        self.iterations = validate.positive_int("iterations", self.iterations)
+        self.lr = validate.positive("lr", self.lr)
+        self.seed = validate.non_negative_int("seed", self.seed)
+
 
 def run_episodes(
     envs: gym.vector.VectorEnv, theta: np.ndarray, rng: np.random.Generator, seed: int
@@ -126,7 +133,7 @@ def train_numpy_pg(
     Returns a History with ``env_steps``, ``mean_return``; ``meta["theta"]`` is the final
     parameter matrix. See chapter 1 of the book (book/01_policy_gradient.ipynb).
     """
-    cfg = cfg or NumpyPGConfig()
+    cfg = validate.instance("cfg", cfg or NumpyPGConfig(), NumpyPGConfig)
     rng = seeded_rng(cfg.seed)
     envs = make_envs(env_id, cfg.num_episodes)
     if not isinstance(envs.single_action_space, gym.spaces.Discrete):

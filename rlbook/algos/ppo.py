@@ -18,7 +18,6 @@ See chapter 6 of the book (book/06_ppo.ipynb).
 from __future__ import annotations
 
 import math
-import numbers
 import time
 from dataclasses import asdict, dataclass
 
@@ -27,6 +26,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from rlbook import validate
 from rlbook.history import History
 from rlbook.losses import approx_kl, clip_fraction, ppo_clip_loss, value_loss
 from rlbook.policies import ValueNet, make_policy
@@ -118,79 +118,45 @@ class PPOConfig:
         return cls(**{"num_minibatches": 1, "update_epochs": 20, **overrides})
 
     def __post_init__(self):
-        for name in (
-            "num_envs",
-            "num_steps",
-            "total_steps",
-            "num_minibatches",
-            "update_epochs",
-        ):
-            _check_positive_int(name, getattr(self, name))
+        for name in ("num_envs", "num_steps", "total_steps"):
+            setattr(self, name, validate.positive_int(name, getattr(self, name)))
+        for name in ("num_minibatches", "update_epochs"):
+            setattr(self, name, validate.positive_int(name, getattr(self, name)))
+        if self.num_steps < 2:
+            # with NEXT_STEP autoreset a one-step rollout may hold only reset steps
+            raise ValueError(
+                "num_steps must be at least 2, so that every rollout holds a transition "
+                f"of each environment; got {self.num_steps}"
+            )
         if self.num_minibatches > self.num_envs * self.num_steps:
             raise ValueError(
                 f"num_minibatches must be at most num_envs * num_steps = "
                 f"{self.num_envs * self.num_steps}, got {self.num_minibatches}"
             )
-        _check_number("lr", self.lr, low=0.0, low_open=True)
-        _check_number("gamma", self.gamma, low=0.0, high=1.0)
-        _check_number("gae_lambda", self.gae_lambda, low=0.0, high=1.0)
-        _check_number("clip_coef", self.clip_coef, low=0.0, low_open=True)
-        _check_number("ent_coef", self.ent_coef, low=0.0)
-        _check_number("vf_coef", self.vf_coef, low=0.0)
-        _check_number(
-            "max_grad_norm", self.max_grad_norm, low=0.0, low_open=True, inf_ok=True
+        self.lr = validate.positive("lr", self.lr)
+        self.gamma = validate.unit_interval("gamma", self.gamma)
+        self.gae_lambda = validate.unit_interval("gae_lambda", self.gae_lambda)
+        self.clip_coef = validate.positive("clip_coef", self.clip_coef)
+        self.ent_coef = validate.non_negative("ent_coef", self.ent_coef)
+        self.vf_coef = validate.non_negative("vf_coef", self.vf_coef)
+        self.max_grad_norm = validate.positive(
+            "max_grad_norm", self.max_grad_norm, allow_inf=True
         )
-        if self.target_kl is not None:
-            _check_number("target_kl", self.target_kl, low=0.0, low_open=True)
-        if self.stop_at_eval is not None:
-            _check_number("stop_at_eval", self.stop_at_eval)
-        if self.eval_every is not None:
-            _check_positive_int("eval_every", self.eval_every)
+        self.target_kl = validate.optional(
+            validate.positive, "target_kl", self.target_kl
+        )
+        self.stop_at_eval = validate.optional(
+            validate.number, "stop_at_eval", self.stop_at_eval
+        )
+        self.eval_every = validate.optional(
+            validate.positive_int, "eval_every", self.eval_every
+        )
         for name in ("anneal_lr", "norm_adv", "clip_vloss", "ortho_init", "progress"):
-            _check_bool(name, getattr(self, name))
+            validate.flag(name, getattr(self, name))
         for name in ("handle_truncation", "clip"):
-            _check_bool(name, getattr(self, name))
-        hidden = tuple(self.hidden) if isinstance(self.hidden, list | tuple) else None
-        if hidden is None or any(
-            isinstance(h, bool) or not isinstance(h, numbers.Integral) or h < 1
-            for h in hidden
-        ):
-            raise ValueError(
-                f"hidden must be a tuple of positive integers, got {self.hidden!r}"
-            )
-        self.hidden = tuple(int(h) for h in hidden)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral):
-            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
-        if self.seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
-
-
-def _check_positive_int(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
-def _check_bool(name: str, value) -> None:
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
-
-
-def _check_number(
-    name: str,
-    value,
-    low: float = -math.inf,
-    high: float = math.inf,
-    low_open: bool = False,
-    inf_ok: bool = False,
-) -> None:
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if ok:
-        x = float(value)
-        ok = not math.isnan(x) and (inf_ok or math.isfinite(x))
-        ok = ok and (x > low if low_open else x >= low) and x <= high
-    if not ok:
-        where = f"({low}, {high}]" if low_open else f"[{low}, {high}]"
-        raise ValueError(f"{name} must be a number in {where}, got {value!r}")
+            validate.flag(name, getattr(self, name))
+        self.hidden = validate.layer_sizes("hidden", self.hidden)
+        self.seed = validate.non_negative_int("seed", self.seed)
 
 
 def orthogonal_init(net: nn.Sequential, output_gain: float) -> nn.Sequential:
@@ -298,9 +264,7 @@ def train_ppo(env_id: str, cfg: PPOConfig | None = None) -> History:
     collection, in one batched call each.
     See chapter 6 of the book (book/06_ppo.ipynb).
     """
-    cfg = cfg or PPOConfig()
-    if not isinstance(cfg, PPOConfig):
-        raise TypeError(f"cfg must be a PPOConfig, got {type(cfg).__name__}")
+    cfg = validate.instance("cfg", cfg or PPOConfig(), PPOConfig)
     start = time.perf_counter()
     set_seed(cfg.seed)
     envs = make_envs(env_id, cfg.num_envs)

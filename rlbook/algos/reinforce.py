@@ -26,6 +26,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from rlbook import validate
 from rlbook.history import History
 from rlbook.losses import pg_loss, value_loss
 from rlbook.policies import ValueNet, make_policy
@@ -84,63 +85,27 @@ class ReinforceConfig:
     """Show a tqdm progress bar."""
 
     def __post_init__(self):
-        if isinstance(self.gamma, bool) or not isinstance(self.gamma, int | float):
-            raise ValueError(f"gamma must be a number in [0, 1], got {self.gamma!r}")
-        if not 0.0 <= self.gamma <= 1.0:  # also rejects NaN
-            raise ValueError(f"gamma must be in [0, 1], got {self.gamma!r}")
-        if self.weights not in ("return", "reward_to_go"):
-            raise ValueError(
-                f"weights must be 'return' or 'reward_to_go', got {self.weights!r}"
-            )
-        if self.baseline not in BASELINES:
-            raise ValueError(
-                f"baseline must be None, 'mean' or 'value', got {self.baseline!r}"
-            )
-        if not isinstance(self.normalize, bool):
-            raise ValueError(f"normalize must be True or False, got {self.normalize!r}")
-        for name in (
-            "num_envs",
-            "steps_per_env",
-            "iterations",
-            "value_steps",
-            "eval_episodes",
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if self.total_steps is not None and (
-            isinstance(self.total_steps, bool)
-            or not isinstance(self.total_steps, int)
-            or self.total_steps < 1
-        ):
-            raise ValueError(
-                f"total_steps must be None or a positive integer, got {self.total_steps!r}"
-            )
-        if (
-            isinstance(self.eval_every, bool)
-            or not isinstance(self.eval_every, int)
-            or self.eval_every < 0
-        ):
-            raise ValueError(
-                f"eval_every must be a non-negative integer, got {self.eval_every!r}"
-            )
-        for name in ("lr", "value_lr"):
-            value = getattr(self, name)
-            if not (
-                isinstance(value, int | float) and value > 0 and math.isfinite(value)
-            ):
-                raise ValueError(f"{name} must be a positive number, got {value!r}")
-        if self.stop_at_eval is not None and (
-            isinstance(self.stop_at_eval, bool)
-            or not isinstance(self.stop_at_eval, int | float)
-            or not math.isfinite(self.stop_at_eval)
-        ):
-            raise ValueError(
-                f"stop_at_eval must be None or a number, got {self.stop_at_eval!r}"
-            )
+        self.gamma = validate.unit_interval("gamma", self.gamma)
+        validate.choice("weights", self.weights, ("return", "reward_to_go"))
+        validate.choice("baseline", self.baseline, BASELINES)
+        for name in ("normalize", "progress"):
+            validate.flag(name, getattr(self, name))
+        for name in ("num_envs", "steps_per_env", "iterations", "value_steps"):
+            setattr(self, name, validate.positive_int(name, getattr(self, name)))
+        self.eval_episodes = validate.positive_int("eval_episodes", self.eval_episodes)
+        self.total_steps = validate.optional(
+            validate.positive_int, "total_steps", self.total_steps
+        )
+        self.eval_every = validate.non_negative_int("eval_every", self.eval_every)
+        self.lr = validate.positive("lr", self.lr)
+        self.value_lr = validate.positive("value_lr", self.value_lr)
+        self.stop_at_eval = validate.optional(
+            validate.number, "stop_at_eval", self.stop_at_eval
+        )
         if self.stop_at_eval is not None and self.eval_every == 0:
             raise ValueError("stop_at_eval needs evaluations: set eval_every > 0")
-        self.hidden = tuple(self.hidden)
+        self.hidden = validate.layer_sizes("hidden", self.hidden)
+        self.seed = validate.non_negative_int("seed", self.seed)
 
 
 def reinforce_weights(
@@ -307,9 +272,7 @@ def train_reinforce(
     Algorithm of Williams (1992); the learned state-value baseline as in Spinning Up's VPG
     (Achiam, 2018). See chapter 4 of the book (book/04_reinforce.ipynb).
     """
-    cfg = cfg or ReinforceConfig()
-    if not isinstance(cfg, ReinforceConfig):
-        raise TypeError(f"cfg must be a ReinforceConfig, got {type(cfg).__name__}")
+    cfg = validate.instance("cfg", cfg or ReinforceConfig(), ReinforceConfig)
     set_seed(cfg.seed)
     envs = make_envs(env_id, cfg.num_envs)
     if policy is None:

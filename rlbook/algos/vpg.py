@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from rlbook import validate
 from rlbook.history import History
 from rlbook.losses import pg_loss
 from rlbook.policies import make_policy
@@ -40,16 +41,13 @@ class VPGConfig:
     """Show a tqdm progress bar."""
 
     def __post_init__(self):
-        if self.weights not in ("return", "reward_to_go"):
-            raise ValueError(
-                f"weights must be 'return' or 'reward_to_go', got {self.weights!r}"
-            )
+        validate.choice("weights", self.weights, ("return", "reward_to_go"))
         for name in ("num_envs", "steps_per_env", "iterations"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive, got {self.lr!r}")
+            setattr(self, name, validate.positive_int(name, getattr(self, name)))
+        self.lr = validate.positive("lr", self.lr)
+        self.hidden = validate.layer_sizes("hidden", self.hidden)
+        self.seed = validate.non_negative_int("seed", self.seed)
+        self.progress = validate.flag("progress", self.progress)
 
 
 def vpg_weights(rollout: Rollout, kind: str) -> torch.Tensor:
@@ -61,7 +59,7 @@ def vpg_weights(rollout: Rollout, kind: str) -> torch.Tensor:
         return discounted_returns(rollout.rewards, rollout.dones, mask=rollout.mask)
     if kind == "reward_to_go":
         return reward_to_go(rollout.rewards, rollout.dones)
-    raise ValueError(f"kind must be 'return' or 'reward_to_go', got {kind!r}")
+    raise ValueError(f"kind must be 'return' or 'reward_to_go'; got {kind!r}")
 
 
 def train_vpg(env_id: str, cfg: VPGConfig | None = None, policy=None) -> History:
@@ -91,7 +89,7 @@ def train_vpg(env_id: str, cfg: VPGConfig | None = None, policy=None) -> History
     policy gradient. See chapter 1 (book/01_policy_gradient.ipynb) and chapter 3
     (book/03_reward_to_go.ipynb) of the book.
     """
-    cfg = cfg or VPGConfig()
+    cfg = validate.instance("cfg", cfg or VPGConfig(), VPGConfig)
     set_seed(cfg.seed)
     envs = make_envs(env_id, cfg.num_envs)
     if policy is None:
