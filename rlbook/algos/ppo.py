@@ -28,7 +28,13 @@ from tqdm.auto import tqdm
 
 from rlbook import validate
 from rlbook.history import History
-from rlbook.losses import approx_kl, clip_fraction, ppo_clip_loss, value_loss
+from rlbook.losses import (
+    approx_kl,
+    check_batch,
+    clip_fraction,
+    ppo_clip_loss,
+    value_loss,
+)
 from rlbook.policies import ValueNet, make_policy
 from rlbook.returns import gae, normalize, successor_values
 from rlbook.rollout import Evaluator, Rollout, collect, make_envs
@@ -311,6 +317,8 @@ def train_ppo(env_id: str, cfg: PPOConfig | None = None) -> History:
             returns[real],
             values[real],
         )
+        # checked once here, so the losses of the minibatches need not check again
+        check_batch(log_probs=b_log_probs, advantages=b_advantages, returns=b_returns)
         batch_size = b_obs.shape[0]
         minibatch_size = math.ceil(batch_size / cfg.num_minibatches)
 
@@ -326,11 +334,15 @@ def train_ppo(env_id: str, cfg: PPOConfig | None = None) -> History:
                 # without a bonus the entropy is only logged: keep it out of the graph
                 with torch.set_grad_enabled(cfg.ent_coef > 0):
                     entropy = dist.entropy().mean()
-                mb_advantages = (
-                    normalize(b_advantages[mb]) if cfg.norm_adv else b_advantages[mb]
-                )
+                mb_advantages = b_advantages[mb]
+                if cfg.norm_adv:
+                    mb_advantages = normalize(mb_advantages, check=False)
                 pg = ppo_clip_loss(
-                    new_log_probs, b_log_probs[mb], mb_advantages, clip_coef
+                    new_log_probs,
+                    b_log_probs[mb],
+                    mb_advantages,
+                    clip_coef,
+                    check=False,
                 )
                 new_values = value_fn(b_obs[mb])
                 if cfg.clip_vloss:
@@ -347,7 +359,7 @@ def train_ppo(env_id: str, cfg: PPOConfig | None = None) -> History:
                         ).mean()
                     )
                 else:
-                    v_loss = value_loss(new_values, b_returns[mb])
+                    v_loss = value_loss(new_values, b_returns[mb], check=False)
                 loss = pg - cfg.ent_coef * entropy + cfg.vf_coef * v_loss
 
                 optimizer.zero_grad()
