@@ -87,26 +87,13 @@ def _constructor_args(policy: nn.Module) -> dict:
 
 
 def save_policy(policy: nn.Module, path: str | os.PathLike) -> Path:
-    """Write ``policy`` (class, constructor arguments, weights) to ``path``.
+    """Write policy (class, constructor arguments, weights, checksum) to path.
 
-    Parameters
-    ----------
-    policy : CategoricalPolicy, GaussianPolicy or ValueNet
-        Built by :mod:`rlbook.policies` (tanh MLPs); its parameters are saved on the CPU.
-    path : str or path-like
-        Destination file (conventionally ``.pt``); parent folders are created.
-
-    Returns
-    -------
-    pathlib.Path
-        The path written.
-
-    Notes
-    -----
-    The file holds ``{"format": "rlbook-policy", "version": 2, "class": name, "kwargs": {...},
-    "state_dict": {...}, "checksum": sha256}``: tensors, strings, integers and lists only, which
-    ``torch.load(weights_only=True)`` reads without unpickling arbitrary objects.
-    See chapter 4 of the book (book/04_reinforce.ipynb).
+    policy: a CategoricalPolicy, GaussianPolicy or ValueNet of rlbook.policies (tanh
+    MLPs), not a subclass; saved on the CPU. Parent folders are created; returns the
+    path. The file holds strings, integers, lists and tensors only, which torch.load
+    reads with weights_only=True, unpickling no code.
+    See chapter 4 (book/04_reinforce.ipynb).
     """
     validate.instance("path", path, (str, os.PathLike))
     kwargs = _constructor_args(policy)

@@ -67,35 +67,14 @@ def _log_ratio(log_p_target: object, log_p_behaviour: object) -> torch.Tensor:
 def importance_weights(
     log_p_target: torch.Tensor, log_p_behaviour: torch.Tensor
 ) -> torch.Tensor:
-    r"""Importance weights ``p(x) / q(x)`` from log-probabilities, elementwise.
+    """Importance weights p(x) / q(x) from log-probabilities, elementwise.
 
-    .. math:: w = \frac{p(x)}{q(x)} = \exp\big(\log p(x) - \log q(x)\big)
+        w = p(x) / q(x) = exp(log p(x) - log q(x))
 
-    The difference is taken before the exponential: ``exp(log p) / exp(log q)`` is ``0 / 0 =
-    NaN`` as soon as both log-probabilities are below about −745 (float64) or −104 (float32),
-    although their ratio is an ordinary number.
-
-    Parameters
-    ----------
-    log_p_target : torch.Tensor, shape (...)
-        ``log p(x)`` under the target distribution (keeps its autograd history, so the weights
-        can be differentiated with respect to the target's parameters). ``-inf`` (probability
-        0) gives weight 0.
-    log_p_behaviour : torch.Tensor, same shape
-        ``log q(x)`` under the behaviour distribution that produced ``x``; must be finite.
-
-    Returns
-    -------
-    torch.Tensor, shape (...)
-        Non-negative weights, ``E_q[w] = 1``.
-
-    Raises
-    ------
-    ValueError
-        Naming the argument, if the shapes differ, an entry is NaN or ``+inf``, or
-        ``log_p_behaviour`` is ``-inf``.
-
-    See chapter 5 of the book (book/05_importance_sampling.ipynb).
+    The difference comes before the exponential: exp(log p) / exp(log q) is 0 / 0 = NaN
+    once both are below about -745 (float64). log_p_target, log_p_behaviour: same shape;
+    the target keeps its gradient (-inf gives weight 0), the behaviour must be finite.
+    See chapter 5 (book/05_importance_sampling.ipynb).
     """
     return torch.exp(_log_ratio(log_p_target, log_p_behaviour))
 
@@ -103,31 +82,15 @@ def importance_weights(
 def trajectory_weights(
     log_p_target: torch.Tensor, log_p_behaviour: torch.Tensor
 ) -> torch.Tensor:
-    r"""Trajectory-level importance weights: the product over time of the per-step ratios.
+    """Trajectory importance weights: the product over time of the per-step ratios.
 
-    .. math:: W(\tau) = \frac{P(\tau \mid \theta')}{P(\tau \mid \theta)}
-              = \prod_{t=0}^{H-1} \frac{\pi_{\theta'}(a_t \mid s_t)}{\pi_\theta(a_t \mid s_t)}
-              = \exp \sum_{t=0}^{H-1} \big(\log\pi_{\theta'}(a_t \mid s_t)
-                - \log\pi_\theta(a_t \mid s_t)\big)
+        W(τ) = Π_t π_θ'(a_t|s_t) / π_θ(a_t|s_t)
+             = exp Σ_t (log π_θ'(a_t|s_t) - log π_θ(a_t|s_t))
 
-    The initial-state distribution and the transition probabilities appear in both
-    ``P(τ|θ')`` and ``P(τ|θ)`` and cancel, so only the policies' log-probabilities are needed.
-    The log-ratios are summed before the exponential (a product of many small probabilities
-    underflows).
-
-    Parameters
-    ----------
-    log_p_target : torch.Tensor, shape (..., H), e.g. (M, H)
-        ``log π_θ'(a_t|s_t)`` of the target policy at every step.
-    log_p_behaviour : torch.Tensor, same shape
-        ``log π_θ(a_t|s_t)`` of the behaviour policy that chose the actions.
-
-    Returns
-    -------
-    torch.Tensor, shape (...), e.g. (M,)
-        One weight per trajectory.
-
-    See chapter 5 of the book (book/05_importance_sampling.ipynb).
+    The initial-state distribution and the dynamics cancel; the log-ratios are summed
+    before the exponential. log_p_target, log_p_behaviour: (..., H), e.g. (M, H).
+    Returns one weight per trajectory, (...).
+    See chapter 5 (book/05_importance_sampling.ipynb).
     """
     log_ratio = _log_ratio(log_p_target, log_p_behaviour)
     if log_ratio.ndim < 1:
@@ -202,32 +165,25 @@ def per_decision_is(
     log_p_behaviour: torch.Tensor,
     gamma: float = 1.0,
 ) -> torch.Tensor:
-    r"""Per-decision importance-sampling return of each trajectory (Precup, Sutton, Singh, 2000).
+    """Per-decision importance-sampling return of each trajectory (Precup et al., 2000).
 
-    .. math:: \hat G^{\mathrm{PD}}(\tau) = \sum_{t=0}^{H-1} \gamma^t\, W_{0:t}\, r_t, \qquad
-              W_{0:t} = \prod_{k=0}^{t} \frac{\pi_{\theta'}(a_k \mid s_k)}{\pi_\theta(a_k \mid s_k)}
+        G_PD(τ) = Σ_t γ^t W_{0:t} r_t,   W_{0:t} = Π_{k<=t} π_θ'(a_k|s_k) / π_θ(a_k|s_k)
 
-    Each reward is weighted only by the ratios of the actions taken up to its own step: the
-    ratios of later actions have expectation 1 given the past, so dropping them keeps the
-    estimate of ``J(θ') = E_θ'[Σ_t γ^t r_t]`` unbiased, and usually lowers its variance. The
-    ordinary (trajectory-level) estimate weights every reward by ``W_{0:H-1}``.
-
-    Parameters
-    ----------
-    rewards : torch.Tensor, shape (M, H)
-        ``r_t`` of ``M`` trajectories collected by the behaviour policy.
-    log_p_target, log_p_behaviour : torch.Tensor, shape (M, H)
-        ``log π_θ'(a_t|s_t)`` and ``log π_θ(a_t|s_t)`` at every step.
-    gamma : float
-        Discount factor in [0, 1].
-
-    Returns
-    -------
-    torch.Tensor, shape (M,)
-        One estimate per trajectory; their mean estimates ``J(θ')``, their spread its variance.
-
-    See chapter 5 of the book (book/05_importance_sampling.ipynb).
+    Each reward is weighted only by the ratios up to its own step: still unbiased for
+    J(θ'), usually with less variance. rewards, log_p_target, log_p_behaviour: (M, H).
+    Returns (M,). See chapter 5 (book/05_importance_sampling.ipynb).
     """
+    r, log_ratio, gamma = _check_per_decision_args(
+        rewards, log_p_target, log_p_behaviour, gamma
+    )
+    # W_{0:t}: ratios of steps 0..t, in log space
+    cumulative = torch.exp(log_ratio.cumsum(-1))
+    discounts = gamma ** torch.arange(r.shape[1], dtype=r.dtype)
+    return (discounts * cumulative * r).sum(-1)
+
+
+def _check_per_decision_args(rewards, log_p_target, log_p_behaviour, gamma):
+    """Check the arguments of :func:`per_decision_is`; return rewards, log-ratios, gamma."""
     gamma = validate.unit_interval("gamma", gamma)
     log_ratio = _log_ratio(log_p_target, log_p_behaviour)
     r = validate.finite("rewards", _as_tensor(rewards, "rewards"))
@@ -236,33 +192,17 @@ def per_decision_is(
             f"log_p_target must have shape (M, H), got {tuple(log_ratio.shape)}"
         )
     validate.same_shape("rewards", r, "log_p_target", log_ratio)
-    # W_{0:t}: ratios of steps 0..t, in log space
-    cumulative = torch.exp(log_ratio.cumsum(-1))
-    discounts = gamma ** torch.arange(r.shape[1], dtype=r.dtype)
-    return (discounts * cumulative * r).sum(-1)
+    return r, log_ratio, gamma
 
 
 def ess(weights: torch.Tensor) -> float:
-    r"""Kish's effective sample size of a set of importance weights.
+    """Kish's effective sample size of importance weights, between 1 and M.
 
-    .. math:: \mathrm{ESS} = \frac{\big(\sum_i w_i\big)^2}{\sum_i w_i^2}
+        ESS = (Σ_i w_i)² / Σ_i w_i²
 
-    It lies between 1 (one weight dominates all others) and ``M`` (all weights equal), and does
-    not change when every weight is multiplied by the same factor. For weights of mean 1 and
-    large ``M`` it is close to ``M / E_q[w²] = M / (1 + χ²(p‖q))`` (Owen, 2013, ch. 9). It is a
-    rule of thumb computed from the weights alone: it does not depend on the function being
-    averaged, so it cannot say how noisy a particular estimate is.
-
-    Parameters
-    ----------
-    weights : torch.Tensor, shape (M,)
-        Non-negative, finite, not all zero.
-
-    Returns
-    -------
-    float
-
-    See chapter 5 of the book (book/05_importance_sampling.ipynb).
+    Unchanged when every weight is scaled; about M / E_q[w²] for weights of mean 1
+    (Owen, 2013). weights: (M,), non-negative, finite, not all zero. Returns a float.
+    See chapter 5 (book/05_importance_sampling.ipynb).
     """
     w = _weights(weights).detach().to(torch.float64)
     validate.finite("weights", w)

@@ -142,7 +142,7 @@ def ppo_clip_loss(
         L^CLIP(θ) = mean_t min(ρ_t A_t, clip(ρ_t, 1 - ε, 1 + ε) A_t)
 
     Tensors (B,) or (T, N): new_log_probs with gradient, old_log_probs and advantages
-    constants. clip_coef = ε > 0 (math.inf: no clip). check=False skips the input checks.
+    constants. clip_coef = ε > 0 (math.inf: no clip). check=False skips the checks.
     See chapter 6 (book/06_ppo.ipynb).
     """
     if check:
@@ -166,7 +166,8 @@ def approx_kl(
         KL ≈ mean_t ((ρ_t - 1) - log ρ_t),  ρ_t = π_θ(a_t|s_t) / π_old(a_t|s_t)
 
     Each term is >= 0 and the estimate is unbiased for actions drawn from π_old
-    (Schulman's "k3", as in CleanRL). Tensors of one shape. See chapter 6 (book/06_ppo.ipynb).
+    (Schulman's "k3", as in CleanRL). Tensors of one shape.
+    See chapter 6 (book/06_ppo.ipynb).
     """
     mask = check_batch(mask, new_log_probs=new_log_probs, old_log_probs=old_log_probs)
     with torch.no_grad():

@@ -108,31 +108,13 @@ class CategoricalPolicy(nn.Module):
 
 
 class GaussianPolicy(nn.Module):
-    """A diagonal Gaussian policy: :math:`a \\sim \\mathcal N(\\mu_\\theta(s), \\mathrm{diag}(\\sigma^2))`.
+    """A diagonal Gaussian policy: a ~ N(μ_θ(s), diag(σ²)), σ = exp(log_std).
 
-    The mean comes from an MLP; the log standard deviation is a state-independent parameter
-    vector, as in most policy-gradient implementations (Schulman et al., 2017).
-
-    Parameters
-    ----------
-    obs_dim : int
-        Length of the observation vector.
-    act_dim : int
-        Number of action dimensions.
-    hidden : sequence of int
-        Hidden-layer widths of the mean network.
-    log_std_init : float
-        Initial :math:`\\log\\sigma` for every action dimension; the default -0.5 gives
-        :math:`\\sigma = e^{-0.5} \\approx 0.61`, about a third of the width of an action
-        range of [-1, 1], so early actions explore without saturating the clip.
-
-    Notes
-    -----
-    ``dist`` returns ``Independent(Normal, 1)`` so that ``log_prob`` sums over action dimensions
-    and has the batch shape ``(...)``, like the categorical policy's. Actions are sampled
-    unbounded; the rollout clips them to the action space only when sending them to the
-    environment, so the stored log-probabilities belong to the sampled actions.
-    See chapter 4.1 of the book (book/04b_harder_tasks.ipynb).
+    The mean comes from an MLP; log_std is a state-independent parameter vector, as in
+    most policy-gradient code (Schulman et al., 2017); log_std_init = -0.5 gives
+    σ ≈ 0.61, a third of an action range [-1, 1]. dist(obs) is Independent(Normal, 1):
+    log_prob sums over the action dimensions. Actions are sampled unbounded; the rollout
+    clips only what the environment sees. See chapter 4.1 (book/04b_harder_tasks.ipynb).
     """
 
     action_kind = "continuous"
@@ -153,7 +135,7 @@ class GaussianPolicy(nn.Module):
         self.log_std = nn.Parameter(torch.full((act_dim,), float(log_std_init)))
 
     def dist(self, obs: torch.Tensor) -> Independent:
-        """The action distribution at ``obs``; batch shape ``(...)``, event shape ``(act_dim,)``."""
+        """π_θ(·|obs): batch shape (...), event shape (act_dim,)."""
         obs = _check_obs(obs, self.obs_dim, self.mu_net)
         mu = self.mu_net(obs)
         return Independent(Normal(mu, self.log_std.exp(), validate_args=False), 1)

@@ -41,11 +41,11 @@ def check_rewards(
 def reward_to_go(
     rewards: torch.Tensor, dones: torch.Tensor, gamma: float = 1.0
 ) -> torch.Tensor:
-    """Reward-to-go: the discounted sum of the rewards from each step to its episode's end.
+    """Reward-to-go: the discounted rewards from each step to the end of its episode.
 
         G_t = r_t + γ (1 - done_t) G_{t+1},  G_T = 0
 
-    rewards, dones: (T, N); dones is True at the last step of an episode. Returns (T, N);
+    rewards, dones: (T, N), dones True at the last step of an episode. Returns (T, N);
     an episode still running at T - 1 is summed to the end of the rollout.
     See chapter 3 (book/03_reward_to_go.ipynb).
     """
@@ -242,14 +242,14 @@ def gae(
         δ_t = r_t + γ (1 - terminated_t) V(s_{t+1}) - V(s_t)
         A_t = δ_t + γλ (1 - done_t) A_{t+1},  A_T = 0,  returns_t = A_t + V(s_t)
 
-    All tensors (T, N); next_values[t] is V of the state step t led to (successor_values),
-    so a truncated step still bootstraps. Padding (mask False) gets 0.
+    All tensors (T, N). next_values[t] is V of the state step t led to (see
+    successor_values), so a truncated step still bootstraps. Padding (mask False): 0.
     Returns (advantages, returns). See chapter 6 (book/06_ppo.ipynb).
     """
     rewards, terminated, truncated, real, gamma, lam = check_gae_args(
         rewards, values, next_values, terminated, truncated, gamma, gae_lambda, mask
     )
-    # where, not multiply: a value that is never read may be junk, and 0 * junk can be NaN
+    # where, not multiply: a value never read may be junk, and 0 * junk can be NaN
     bootstrap = torch.where(terminated, 0.0, next_values)
     deltas = torch.where(real, rewards + gamma * bootstrap - values, 0.0)
     # the recursion stops where an episode ended; a padding slot passes nothing back

@@ -49,42 +49,17 @@ def ars_update(
     step_size: float,
     scale_by_reward_std: bool = True,
 ) -> np.ndarray:
-    """The ARS step: a finite-difference gradient estimate from the ``b`` best directions.
+    """The ARS step: a finite-difference gradient estimate from the b best directions.
 
-    .. math:: \\Delta M = \\frac{\\alpha}{b\\,\\sigma_R} \\sum_{k \\in \\text{top } b}
-              (r^+_k - r^-_k)\\,\\delta_k,
+        ΔM = α / (b σ_R) Σ_{k in top b} (r⁺_k - r⁻_k) δ_k
 
-    where "top ``b``" are the ``b`` directions with the largest :math:`\\max(r^+_k, r^-_k)`
-    and :math:`\\sigma_R` is the standard deviation of the :math:`2b` returns
-    :math:`\\{r^+_k, r^-_k\\}_{k \\in \\text{top } b}`. When those returns are all equal
-    (:math:`\\sigma_R = 0`) every difference is zero and so is the step.
-
-    Parameters
-    ----------
-    r_plus, r_minus : ndarray, (N,)
-        Returns of the policies :math:`M + \\nu\\delta_k` and :math:`M - \\nu\\delta_k`.
-    deltas : ndarray, (N, *param_shape)
-        The directions :math:`\\delta_k`.
-    b : int
-        Number of directions kept, ``1 <= b <= N``.
-    step_size : float
-        :math:`\\alpha`.
-    scale_by_reward_std : bool
-        Divide by :math:`\\sigma_R` (True, ARS) or not (False, basic random search).
-
-    Returns
-    -------
-    ndarray, param_shape
-        :math:`\\Delta M`, to be added to ``M``.
-
-    Notes
-    -----
-    Mania, Guy & Recht (2018), Algorithm 2, lines 7-8. The step is invariant to rescaling or
-    shifting all returns (``r -> c r + d``, ``c > 0``) when ``scale_by_reward_std`` is True.
-    See chapter 7 of the book (book/07_beyond_gradients.ipynb).
+    top b: the b directions with the largest max(r⁺_k, r⁻_k); σ_R: the standard
+    deviation of their 2b returns (1 when it is 0, or with scale_by_reward_std=False).
+    r_plus, r_minus: (N,); deltas: (N, *param_shape). Returns ΔM, param_shape. Mania,
+    Guy and Recht (2018), Algorithm 2. See chapter 7 (book/07_beyond_gradients.ipynb).
     """
     r_plus, r_minus, deltas, b = check_ars_args(r_plus, r_minus, deltas, b)
-    # stable sort: on ties the earlier direction wins, so the result does not depend on luck
+    # stable sort: on ties the earlier direction wins, whatever the luck
     top = np.argsort(-np.maximum(r_plus, r_minus), kind="stable")[:b]
     used = np.concatenate([r_plus[top], r_minus[top]])
     sigma = used.std() if scale_by_reward_std else 1.0
@@ -257,11 +232,11 @@ class LinearPolicy(nn.Module):
         return ((obs - self.obs_mean) / self.obs_std) @ self.weights.T
 
     def dist(self, obs: torch.Tensor) -> Categorical | Independent:
-        """A distribution whose mode is the deterministic action (see the class docstring)."""
+        """A distribution whose mode is the deterministic action (see the class)."""
         y = self(obs)
         if self.action_kind == "discrete":
             return Categorical(logits=y, validate_args=False)
-        # a vanishing scale: samples equal the mean to float precision, like the policy itself
+        # a vanishing scale: samples equal the mean to float precision
         return Independent(Normal(y, torch.full_like(y, 1e-6), validate_args=False), 1)
 
 
@@ -343,33 +318,13 @@ def run_linear_policies(
     obs_std: np.ndarray,
     seed: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Play one episode in each environment of ``envs``, environment ``i`` with ``weights[i]``.
+    """Play one episode in each environment, environment i with the policy weights[i].
 
-    Steps all environments in lockstep until every one has finished its first episode; an
-    environment that finished early keeps being stepped (the vector environment resets it),
-    but those steps are neither counted nor recorded.
-
-    Parameters
-    ----------
-    envs : VectorEnv with B environments
-    weights : ndarray, (B, out, d)
-    obs_mean, obs_std : ndarray, (d,)
-        Observations are normalised as ``(obs - obs_mean) / obs_std`` before the product.
-    seed : int
-        Seed of the reset.
-
-    Returns
-    -------
-    returns : ndarray, (B,)
-        Undiscounted return of each environment's episode.
-    lengths : ndarray of int, (B,)
-        Its number of steps.
-    states : ndarray, (sum(lengths), d)
-        Every observation an action was chosen in, for the normalisation statistics.
-
-    Notes
-    -----
-    See chapter 7 of the book (book/07_beyond_gradients.ipynb).
+    Environments that finish early keep being stepped (and reset), but not counted.
+    weights: (B, out, d); obs_mean, obs_std: (d,), to normalise observations. Returns
+    the returns (B,), the lengths (B,) and every observation acted in,
+    (sum(lengths), d).
+    See chapter 7 (book/07_beyond_gradients.ipynb).
     """
     obs, _ = envs.reset(seed=offset(seed))
     n = envs.num_envs

@@ -116,52 +116,15 @@ def reinforce_weights(
     normalize_weights: bool = False,
     values: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """The weight of each :math:`\\log\\pi_\\theta(a_t|s_t)` in REINFORCE's gradient, shape ``(T, N)``.
+    """The weight of each log π_θ(a_t|s_t) in REINFORCE's gradient, (T, N).
 
-    .. math:: w_t = \\mathrm{norm}\\big(\\hat G_t - b_t\\big), \\qquad
-              \\hat G_t = \\sum_{k=t}^{T_\\text{end}} \\gamma^{k-t} r_k
-              \\;\\text{(reward-to-go) or}\\; \\sum_{k=0}^{T_\\text{end}} \\gamma^{k} r_k
-              \\;\\text{(whole return)}
+        w_t = norm(G_t - b_t),  G_t = Σ_{k=t}^{end} γ^(k-t) r_k  (or the whole return)
 
-    Parameters
-    ----------
-    batch : Rollout
-        Complete episodes, from ``collect(..., complete_episodes=True)``.
-    gamma : float in [0, 1]
-        Discount of the weights.
-    weights : {"reward_to_go", "return"}
-    baseline : {None, "mean", "value"}
-        ``"mean"``: :math:`b_t = ` the mean of :math:`\\hat G` over the batch's real steps.
-        ``"value"``: :math:`b_t = V(s_t)`, given as ``values``.
-    normalize_weights : bool
-        Apply :func:`rlbook.returns.normalize` over the real steps, after the baseline.
-    values : Tensor (T, N), optional
-        :math:`V_\\phi(s_t)` for ``baseline="value"``; treated as a constant.
-
-    Returns
-    -------
-    Tensor, (T, N)
-        Zero on padding slots (``batch.mask`` False) when normalised; use the mask in the loss.
-
-    Notes
-    -----
-    The discount: the gradient of the *discounted* objective :math:`\\mathbb
-    E[\\sum_t\\gamma^t r_t]` weights step :math:`t` by :math:`\\gamma^t \\hat G_t`. Like
-    almost every deep-RL library we drop the factor :math:`\\gamma^t`, so that late
-    steps are not silenced. The result is not the gradient of any objective (Nota and
-    Thomas, 2020); it is the standard, biased but lower-variance choice, and
-    :math:`\\gamma < 1` is then a variance reducer rather than part of the task: it
-    shortens the horizon over which an action is credited.
-    (``rlbook.exact.estimator_weights`` keeps :math:`\\gamma^t` and is unbiased for the
-    discounted objective.) With ``gamma=1`` there is no such bias. A baseline that
-    depends only on the state leaves the expectation unchanged; the batch mean depends
-    weakly on the action through the batch it is computed from, a bias of order
-    1/(number of episodes in the batch) that is ignored in practice, as is the rescaling
-    by the normalisation.
-    Time-limit truncation is treated as the end of the episode: the return is the one of the
-    time-limited task (generalised advantage estimation, later in the book, bootstraps
-    from the value of the cut-off state instead).
-    See chapter 4 of the book (book/04_reinforce.ipynb).
+    baseline: None, "mean" (the batch mean of G) or "value" (values, V(s_t), given).
+    normalize_weights: rescale to mean 0, std 1 over batch.mask. Like most deep-RL code
+    it drops the γ^t of the discounted objective's gradient (Nota and Thomas, 2020), and
+    it treats a time limit as the end of the episode.
+    See chapter 4 (book/04_reinforce.ipynb).
     """
     if weights == "reward_to_go":
         w = reward_to_go(batch.rewards, batch.dones, gamma)
