@@ -343,36 +343,36 @@ def run_linear_policies(
     return returns, lengths, np.concatenate(states)
 
 
+def _linear_policy_shape(envs: gym.vector.VectorEnv) -> tuple[str, int, int]:
+    """The action kind, output size and input size of a linear policy for ``envs``."""
+    obs_space, act_space = envs.single_observation_space, envs.single_action_space
+    kind = None
+    if isinstance(act_space, gym.spaces.Discrete):
+        kind, out = "discrete", int(act_space.n)
+    elif isinstance(act_space, gym.spaces.Box) and len(act_space.shape) == 1:
+        kind, out = "continuous", act_space.shape[0]
+    if kind is None or not (
+        isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1
+    ):
+        envs.close()
+        raise ValueError(
+            "env_id must have a flat Box observation space and a Discrete or flat Box "
+            f"action space, got {obs_space} and {act_space}"
+        )
+    return kind, out, obs_space.shape[0]
+
+
 def train_ars(env_id: str, cfg: ARSConfig | None = None) -> History:
     """Train a linear policy with augmented random search and return its History.
 
-    One iteration: draw ``N`` directions :math:`\\delta_k` (standard normal, shaped like
-    ``M``); play the ``2N`` policies :math:`M \\pm \\nu\\delta_k` side by side, each for
-    ``episodes_per_direction`` episodes, with the observation statistics frozen; step ``M`` by
-    :func:`ars_update`; then add every state of the iteration to the statistics.
-
-    Parameters
-    ----------
-    env_id : str
-        A gymnasium id with a one-dimensional Box observation space and a ``Discrete`` or
-        one-dimensional ``Box`` action space.
-    cfg : ARSConfig
-
-    Returns
-    -------
-    History
-        One row per iteration: ``iteration``, ``env_steps`` (cumulative, every step of every
-        perturbed episode), ``mean_return`` (over the 2N perturbed policies), ``max_return``,
-        ``reward_std`` (:math:`\\sigma_R`), ``weight_norm`` (Frobenius norm of ``M``),
-        ``wall_time``, and ``eval_steps``, ``eval_mean``, ``eval_std`` in rows where an
-        evaluation ran. ``history.meta["policy"]`` is the final :class:`LinearPolicy`,
-        ``meta["weights"]``, ``meta["obs_mean"]``, ``meta["obs_std"]`` its arrays.
-
-    Notes
-    -----
-    Mania, Guy & Recht (2018), Algorithm 2 (V1-t and V2-t; ``top_directions=None`` gives V1
-    and V2). Evaluation steps are not counted in ``env_steps``, as for the other algorithms.
-    See chapter 7 of the book (book/07_beyond_gradients.ipynb).
+    One iteration: draw N directions δ_k shaped like M; play the 2N policies M ± ν δ_k
+    side by side, episodes_per_direction episodes each, with the observation statistics
+    frozen; step M by ars_update; then add the iteration's states to the statistics.
+    Logged: iteration, env_steps (every perturbed step), mean_return and max_return of
+    the 2N policies, reward_std (σ_R), weight_norm, wall_time, and eval_steps,
+    eval_mean, eval_std where an evaluation ran. meta["policy"]: the final LinearPolicy.
+    Mania, Guy and Recht (2018), Algorithm 2.
+    See chapter 7 (book/07_beyond_gradients.ipynb).
     """
     cfg = validate.instance("cfg", cfg or ARSConfig(), ARSConfig)
     start = time.perf_counter()
@@ -380,22 +380,7 @@ def train_ars(env_id: str, cfg: ARSConfig | None = None) -> History:
     n, b = cfg.num_directions, cfg.top_directions or cfg.num_directions
     m = cfg.episodes_per_direction
     envs = make_envs(env_id, 2 * n * m)
-    obs_space, act_space = envs.single_observation_space, envs.single_action_space
-    if isinstance(act_space, gym.spaces.Discrete):
-        kind, out = "discrete", int(act_space.n)
-    elif isinstance(act_space, gym.spaces.Box) and len(act_space.shape) == 1:
-        kind, out = "continuous", act_space.shape[0]
-    else:
-        kind = None
-    if kind is None or not (
-        isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1
-    ):
-        envs.close()
-        raise ValueError(
-            f"env_id must have a flat Box observation space and a Discrete or flat Box action "
-            f"space, got {obs_space} and {act_space}"
-        )
-    d = obs_space.shape[0]
+    kind, out, d = _linear_policy_shape(envs)
     weights = np.zeros((out, d))  # M; the paper starts from zero
     stats = RunningMeanStd((d,))
     evaluator = Evaluator(env_id, cfg.eval_every) if cfg.eval_every else None
@@ -414,7 +399,7 @@ def train_ars(env_id: str, cfg: ARSConfig | None = None) -> History:
     bar = tqdm(total=cfg.total_steps, disable=not cfg.progress, desc="ars", unit="step")
     while env_steps < cfg.total_steps:
         deltas = rng.standard_normal((n, out, d))
-        # rows: [M + nu delta_0, ..., M + nu delta_{N-1}, M - nu delta_0, ...], each m times
+        # rows M + nu delta_0, ..., M + nu delta_{N-1}, M - nu delta_0, ...; m of each
         perturbed = weights + cfg.noise * np.concatenate([deltas, -deltas])
         perturbed = np.repeat(perturbed, m, axis=0)
         returns, lengths, states = run_linear_policies(

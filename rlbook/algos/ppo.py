@@ -232,35 +232,15 @@ def explained_variance(predictions: torch.Tensor, targets: torch.Tensor) -> floa
 def train_ppo(env_id: str, cfg: PPOConfig | None = None) -> History:
     """Train a policy and a value function with PPO and return the History.
 
-    Parameters
-    ----------
-    env_id : str
-        A gymnasium id with a one-dimensional Box observation space and a ``Discrete`` or
-        one-dimensional ``Box`` action space (a categorical or a Gaussian policy).
-    cfg : PPOConfig
-
-    Returns
-    -------
-    History
-        One row per iteration: ``iteration``, ``env_steps`` (cumulative real transitions),
-        ``mean_return``, ``mean_length`` and ``episodes`` of the episodes that finished in
-        the iteration's rollout (NaN when none did), ``policy_loss``, ``value_loss`` and
-        ``entropy`` (means over the update's minibatches), ``approx_kl`` and ``clipfrac`` of
-        the updated policy against the collecting one on the whole batch, ``epochs`` run,
-        ``explained_variance`` of the values before the update, ``lr``, ``wall_time``
-        (seconds since the start), and ``eval_steps``, ``eval_mean``, ``eval_std`` in rows
-        where an evaluation ran. ``history.meta["policy"]`` and ``history.meta["value_fn"]``
-        hold the trained networks.
-
-    Notes
-    -----
-    Schulman et al. (2017), with the implementation details of CleanRL (Huang et al., 2022):
-    separate policy and value networks, orthogonal initialisation, Adam with eps 1e-5 and a
-    linearly annealed learning rate, per-minibatch advantage normalisation, global gradient
-    clipping, a joint loss. Fused Adam (one kernel for all parameters) where the device
-    supports it. Values of all stored and final observations are computed after
-    collection, in one batched call each.
-    See chapter 6 of the book (book/06_ppo.ipynb).
+    env_id: a Box observation space and a Discrete or flat Box action space. One row per
+    iteration: iteration, env_steps, mean_return, mean_length, episodes (of the episodes
+    that ended in the rollout), policy_loss, value_loss, entropy (minibatch means),
+    approx_kl, clipfrac, epochs, explained_variance, lr, wall_time, and eval_steps,
+    eval_mean, eval_std where an evaluation ran. meta["policy"], meta["value_fn"]: the
+    networks. Schulman et al. (2017) with CleanRL's details (Huang et al., 2022):
+    separate networks, orthogonal init, Adam (eps 1e-5, annealed), per-minibatch
+    advantage normalisation, global gradient clipping.
+    See chapter 6 (book/06_ppo.ipynb).
     """
     cfg = validate.instance("cfg", cfg or PPOConfig(), PPOConfig)
     start = time.perf_counter()
@@ -278,8 +258,8 @@ def train_ppo(env_id: str, cfg: PPOConfig | None = None) -> History:
     dev = device()
     policy, value_fn = policy.to(dev), value_fn.to(dev)
     params = [*policy.parameters(), *value_fn.parameters()]
-    # the fused kernel updates every parameter in one call: about a quarter of an update's
-    # time on the CPU goes to Adam's per-tensor Python loop otherwise
+    # the fused kernel updates every parameter in one call: otherwise about a quarter
+    # of an update's time on the CPU goes to Adam's per-tensor Python loop
     fused = dev.type in ("cpu", "cuda")
     optimizer = torch.optim.Adam(params, lr=cfg.lr, eps=1e-5, fused=fused)
     evaluator = Evaluator(env_id, cfg.eval_every) if cfg.eval_every else None
@@ -299,7 +279,7 @@ def train_ppo(env_id: str, cfg: PPOConfig | None = None) -> History:
             rollout, value_fn, cfg.gamma, cfg.gae_lambda, cfg.handle_truncation
         )
 
-        # the flat batch holds real transitions only: reset slots of NEXT_STEP mode are dropped
+        # the flat batch holds real transitions only, not NEXT_STEP's reset slots
         real = rollout.mask
         b_obs = rollout.obs[real]
         b_actions = rollout.actions[real]
@@ -338,7 +318,7 @@ def train_ppo(env_id: str, cfg: PPOConfig | None = None) -> History:
                 )
                 new_values = value_fn(b_obs[mb])
                 if cfg.clip_vloss:
-                    # CleanRL's value clipping: the pessimistic max of the two squared errors
+                    # CleanRL's value clipping: the larger of the two squared errors
                     old = b_values[mb]
                     clipped = old + torch.clamp(
                         new_values - old, -cfg.clip_coef, cfg.clip_coef

@@ -200,40 +200,15 @@ def train_reinforce(
 ) -> History:
     """Train a policy with REINFORCE and return its History.
 
-    Each iteration collects a batch of complete episodes with ``collect(...,
-    complete_episodes=True)``, computes the weights of :func:`reinforce_weights` (with
-    :math:`V_\\phi` as it was *before* seeing the batch), takes one Adam step on ``pg_loss``, and,
-    with ``baseline="value"``, ``value_steps`` Adam steps of the value network towards the batch's
-    reward-to-go. The action space decides the policy (:func:`rlbook.policies.make_policy`):
-    categorical for ``Discrete``, diagonal Gaussian for ``Box``.
-
-    Logged per iteration: ``iteration``, ``env_steps`` (cumulative), ``time_s`` (seconds since the
-    start), ``mean_return``, ``mean_length``, ``episodes``, ``loss``, ``grad_norm`` (of the policy
-    gradient), and ``value_loss`` (before fitting, with ``baseline="value"``); with ``eval_every``,
-    also ``eval_steps``, ``eval_mean`` and ``eval_std`` on the rows where an evaluation ran.
-
-    Parameters
-    ----------
-    env_id : str
-        A gymnasium id, e.g. ``"CartPole-v1"`` or ``"rlbook/ContinuousCartPole-v1"``
-        (``import rlbook.envs`` first for the ``rlbook/`` ids).
-    cfg : ReinforceConfig
-    policy : nn.Module, optional
-        A policy to train in place; by default a fresh one from ``make_policy``.
-    value_fn : nn.Module, optional
-        With ``baseline="value"``, a value network to train in place; by default a fresh
-        ``ValueNet`` with ``cfg.hidden``.
-
-    Returns
-    -------
-    History
-        ``meta["policy"]`` holds the trained policy, ``meta["value_fn"]`` the value network
-        (None without the learned baseline).
-
-    Notes
-    -----
-    Algorithm of Williams (1992); the learned state-value baseline as in Spinning Up's VPG
-    (Achiam, 2018). See chapter 4 of the book (book/04_reinforce.ipynb).
+    Each iteration collects complete episodes, computes reinforce_weights (with V_φ as
+    it was before the batch), takes one Adam step on pg_loss and, with baseline="value",
+    value_steps Adam steps of V_φ towards the reward-to-go. The action space decides the
+    policy (make_policy); policy and value_fn, if given, are trained in place.
+    Logged: iteration, env_steps, time_s, mean_return, mean_length, episodes, loss,
+    grad_norm, value_loss (before fitting) and, where an evaluation ran, eval_steps,
+    eval_mean, eval_std. meta["policy"], meta["value_fn"]: the networks.
+    Williams (1992); the value baseline as in Spinning Up's VPG.
+    See chapter 4 (book/04_reinforce.ipynb).
     """
     cfg = validate.instance("cfg", cfg or ReinforceConfig(), ReinforceConfig)
     set_seed(cfg.seed)
@@ -249,7 +224,7 @@ def train_reinforce(
         value_fn = None
     else:
         if value_fn is None:
-            # made only when used, so that the other variants draw the same numbers as VPG
+            # made only when used: the other variants draw the same numbers as VPG
             value_fn = ValueNet(envs.single_observation_space.shape[0], cfg.hidden)
         value_fn = value_fn.to(device())
         value_optimizer = torch.optim.Adam(value_fn.parameters(), lr=cfg.value_lr)

@@ -65,29 +65,12 @@ def vpg_weights(rollout: Rollout, kind: str) -> torch.Tensor:
 def train_vpg(env_id: str, cfg: VPGConfig | None = None, policy=None) -> History:
     """Train a policy with the simplest policy gradient and return its History.
 
-    Each iteration collects a batch of complete episodes, weights every
-    :math:`\\log\\pi_\\theta(a_t|s_t)` by the return (or reward-to-go) and takes one Adam step on
-    ``pg_loss``. Logged per iteration: ``env_steps`` (cumulative), ``mean_return`` and
-    ``mean_length`` of the batch's episodes, ``episodes``, and ``loss``.
-
-    Parameters
-    ----------
-    env_id : str
-        A gymnasium id, e.g. ``"CartPole-v1"``.
-    cfg : VPGConfig
-    policy : nn.Module, optional
-        A policy to train in place; by default a fresh one from :func:`rlbook.policies.make_policy`.
-
-    Returns
-    -------
-    History
-        ``history.meta["policy"]`` holds the trained policy.
-
-    Notes
-    -----
-    Algorithm after Williams (1992); the batch layout follows OpenAI Spinning Up's simplest
-    policy gradient. See chapter 1 (book/01_policy_gradient.ipynb) and chapter 3
-    (book/03_reward_to_go.ipynb) of the book.
+    Each iteration collects a batch of complete episodes, weights every log π_θ(a_t|s_t)
+    by the return (or the reward-to-go) and takes one Adam step on pg_loss. Logged:
+    env_steps, mean_return, mean_length, episodes, loss; meta["policy"] is the policy.
+    policy: a policy to train in place (default: make_policy). After Williams (1992) and
+    Spinning Up's simplest policy gradient. See chapters 1 and 3
+    (book/01_policy_gradient.ipynb, book/03_reward_to_go.ipynb).
     """
     cfg = validate.instance("cfg", cfg or VPGConfig(), VPGConfig)
     set_seed(cfg.seed)
