@@ -798,7 +798,7 @@ def check_gaussian_log_prob(
     one value per dimension (no sum), the mean over dimensions instead of the sum, ``σ`` where
     ``σ²`` belongs, the ``- log σ`` term or the constant missing, ``log_std`` used as the log of
     the variance.
-    See chapter 4b of the book (book/04b_harder_tasks.ipynb).
+    See chapter 4.1 of the book (book/04b_harder_tasks.ipynb).
     """
     if not callable(fn):
         raise TypeError(f"fn must be a function, got {type(fn).__name__}")
@@ -1371,7 +1371,7 @@ def check_clip_objective(
     the ratio, the advantage clipped instead of the ratio, the clip range
     :math:`[-\epsilon, \epsilon]` instead of :math:`[1 - \epsilon, 1 + \epsilon]`, the loss
     (minus the objective) returned, the mean over the batch returned.
-    See chapter 6 of the book (book/06_ppo.ipynb).
+    See chapter 6.1 of the book (book/06b_ppo_in_practice.ipynb).
     """
     if not callable(fn):
         raise TypeError(f"fn must be a function, got {type(fn).__name__}")

@@ -111,7 +111,7 @@ class TabularMDP:
     Array-likes are converted to float64 tensors and copied. The dataclass is frozen (the fields
     cannot be rebound), but tensors are mutable: do not edit them in place.
 
-    See chapter 1 of the book (book/01_policy_gradient.ipynb).
+    See chapter 3 of the book (book/03_reward_to_go.ipynb).
     """
 
     P: torch.Tensor
@@ -192,7 +192,7 @@ def random_mdp(
     TabularMDP
         With ``P`` of shape (S, A, S), ``R`` (S, A), ``mu0`` (S,).
 
-    See chapter 1 of the book (book/01_policy_gradient.ipynb).
+    See chapter 3 of the book (book/03_reward_to_go.ipynb).
     """
     num_states = validate.positive_int("num_states", num_states)
     num_actions = validate.positive_int("num_actions", num_actions)
@@ -321,7 +321,7 @@ def policy_probs(theta: torch.Tensor) -> torch.Tensor:
         Each row sums to 1. Differentiable in ``theta``; computed stably (the softmax
         subtracts each row's maximum, so large logits do not overflow).
 
-    See chapter 1 of the book (book/01_policy_gradient.ipynb).
+    See chapter 2 of the book (book/02_eglp_lemma.ipynb).
     """
     theta = _check_theta(theta)
     return torch.softmax(theta, dim=-1)
@@ -344,7 +344,7 @@ def state_distributions(mdp: TabularMDP, theta: torch.Tensor) -> torch.Tensor:
     torch.Tensor, shape (H, S)
         Row ``t`` is ``d_t = Pr(s_t = ·)``. Differentiable in ``theta``.
 
-    See chapter 1 of the book (book/01_policy_gradient.ipynb).
+    See chapter 2 of the book (book/02_eglp_lemma.ipynb).
     """
     pi = policy_probs(_check_theta(theta, mdp))
     d = mdp.mu0
@@ -499,7 +499,7 @@ class Trajectories:
         ``rewards[m, t] = r_t = R[s_t, a_t]``; the return of episode ``m`` is
         ``rewards[m].sum()``.
 
-    See chapter 1 of the book (book/01_policy_gradient.ipynb).
+    See chapter 2 of the book (book/02_eglp_lemma.ipynb).
     """
 
     states: torch.Tensor
@@ -803,7 +803,7 @@ class EstimatorStats:
     max_abs_z : float or None
         ``max |mean − exact| / std_error`` over parameters when ``exact`` was given.
 
-    See chapter 1 of the book (book/01_policy_gradient.ipynb).
+    Not named in the book; :func:`estimator_stats` (chapter 1) returns it.
     """
 
     mean: torch.Tensor

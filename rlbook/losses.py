@@ -79,7 +79,8 @@ def value_loss(
 
     Notes
     -----
-    See chapter 4 of the book (book/04_reinforce.ipynb).
+    Not named in the book; :func:`train_reinforce` (chapter 4) and :func:`train_ppo`
+    (chapter 6) minimise it.
     """
     if check:
         mask = check_batch(mask, values=values, returns=returns)
@@ -108,7 +109,7 @@ def importance_ratio(
 
     Notes
     -----
-    See chapter 6 of the book (book/06_ppo.ipynb).
+    Not named in the book; chapter 6 writes the ratio inline.
     """
     check_batch(new_log_probs=new_log_probs, old_log_probs=old_log_probs)
     return importance_weights(new_log_probs, old_log_probs.detach())

@@ -39,7 +39,7 @@ def mlp(
 
     Notes
     -----
-    See chapter 1 of the book (book/01_policy_gradient.ipynb).
+    Not named in the book; every network of this module is one.
     """
     sizes = validate.layer_sizes("sizes", sizes)
     if len(sizes) < 2:

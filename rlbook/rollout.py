@@ -64,7 +64,7 @@ class Rollout:
 
     Notes
     -----
-    See chapter 1 of the book (book/01_policy_gradient.ipynb).
+    See chapter 6 of the book (book/06_ppo.ipynb).
     """
 
     obs: torch.Tensor
@@ -397,7 +397,7 @@ def evaluate(
 
     Notes
     -----
-    See chapter 1 of the book (book/01_policy_gradient.ipynb).
+    See chapter 4 of the book (book/04_reinforce.ipynb).
     """
     num_episodes = validate.positive_int("num_episodes", num_episodes)
     envs = make_envs(env_id, num_episodes, **make_kwargs)
@@ -437,7 +437,7 @@ class Evaluator:
 
     Notes
     -----
-    See chapter 4 of the book (book/04_reinforce.ipynb).
+    See chapter 7 of the book (book/07_beyond_gradients.ipynb).
     """
 
     def __init__(

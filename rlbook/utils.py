@@ -88,7 +88,7 @@ def device() -> torch.device:
 
     Notes
     -----
-    See chapter 1 of the book (book/01_policy_gradient.ipynb).
+    See chapter 4 of the book (book/04_reinforce.ipynb).
     """
     name = os.environ.get("RLBOOK_DEVICE")
     if name:

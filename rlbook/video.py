@@ -201,7 +201,7 @@ def to_gif(
     bytes
         The GIF file; it starts with ``b"GIF89a"``.
 
-    See chapter 4 of the book (book/04_reinforce.ipynb).
+    Not named in the book; :func:`show_gif` (chapter 4) calls it.
     """
     if isinstance(frames, np.ndarray) and frames.ndim == 4:
         frames = list(frames)

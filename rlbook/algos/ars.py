@@ -171,7 +171,7 @@ def linear_actions(
 
     Notes
     -----
-    See chapter 7 of the book (book/07_beyond_gradients.ipynb).
+    Not named in the book; :func:`run_linear_policies` (chapter 7) calls it.
     """
     outputs = np.einsum("bod,bd->bo", weights, obs)
     if isinstance(action_space, gym.spaces.Discrete):

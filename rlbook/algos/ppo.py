@@ -221,7 +221,7 @@ def explained_variance(predictions: torch.Tensor, targets: torch.Tensor) -> floa
     """:math:`1 - \\mathrm{Var}(y - \\hat y) / \\mathrm{Var}(y)`: 1 is a perfect value function,
     0 no better than a constant, negative worse. NaN when the targets are constant.
 
-    See chapter 6 of the book (book/06_ppo.ipynb).
+    Not named in the book; :func:`train_ppo` logs it.
     """
     var = targets.var(correction=0)
     if var == 0:
