@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
+from typing import ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -31,6 +32,7 @@ from torch.distributions import Categorical, Independent, Normal
 from tqdm.auto import tqdm
 
 from rlbook import validate
+from rlbook.algos.config import Config, optional
 from rlbook.history import History
 from rlbook.rollout import Evaluator, make_envs
 from rlbook.utils import offset
@@ -246,7 +248,7 @@ class LinearPolicy(nn.Module):
 
 
 @dataclass
-class ARSConfig:
+class ARSConfig(Config):
     """Settings of :func:`train_ars`.
 
     The defaults were tuned on CartPole-v1 and rlbook/ContinuousCartPole-v1 (16 seeds each,
@@ -284,12 +286,20 @@ class ARSConfig:
     progress: bool = False
     """Show a tqdm progress bar."""
 
-    def __post_init__(self):
-        for name in ("num_directions", "total_steps", "episodes_per_direction"):
-            setattr(self, name, validate.positive_int(name, getattr(self, name)))
-        self.top_directions = validate.optional(
-            validate.positive_int, "top_directions", self.top_directions
-        )
+    CHECKS: ClassVar[dict] = {
+        **dict.fromkeys(
+            ("num_directions", "total_steps", "episodes_per_direction"),
+            validate.positive_int,
+        ),
+        "top_directions": optional(validate.positive_int),
+        **dict.fromkeys(("step_size", "noise"), validate.positive),
+        "seed": validate.non_negative_int,
+        **dict.fromkeys(
+            ("normalize_obs", "scale_by_reward_std", "progress"), validate.flag
+        ),
+    }
+
+    def check(self) -> None:
         if (
             self.top_directions is not None
             and self.top_directions > self.num_directions
@@ -298,17 +308,6 @@ class ARSConfig:
                 f"top_directions must be at most num_directions = {self.num_directions}, "
                 f"got {self.top_directions}"
             )
-        self.step_size = validate.positive("step_size", self.step_size)
-        self.noise = validate.positive("noise", self.noise)
-        self.seed = validate.non_negative_int("seed", self.seed)
-        self.eval_every = validate.optional(
-            validate.positive_int, "eval_every", self.eval_every
-        )
-        self.stop_at_eval = validate.optional(
-            validate.number, "stop_at_eval", self.stop_at_eval
-        )
-        for name in ("normalize_obs", "scale_by_reward_std", "progress"):
-            validate.flag(name, getattr(self, name))
 
 
 def run_linear_policies(

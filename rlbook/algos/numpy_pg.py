@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import gymnasium as gym
 import numpy as np
 
 from rlbook import validate
+from rlbook.algos.config import Config
 from rlbook.history import History
 from rlbook.rollout import make_envs
 from rlbook.utils import offset
@@ -71,7 +73,7 @@ def grad_log_softmax_policy(
 
 
 @dataclass
-class NumpyPGConfig:
+class NumpyPGConfig(Config):
     """Settings of :func:`train_numpy_pg`."""
 
     num_episodes: int = 32
@@ -83,11 +85,11 @@ class NumpyPGConfig:
     seed: int = 0
     """Seed for the policy's sampling and the environments."""
 
-    def __post_init__(self):
-        self.num_episodes = validate.positive_int("num_episodes", self.num_episodes)
-        self.iterations = validate.positive_int("iterations", self.iterations)
-        self.lr = validate.positive("lr", self.lr)
-        self.seed = validate.non_negative_int("seed", self.seed)
+    CHECKS: ClassVar[dict] = {
+        **dict.fromkeys(("num_episodes", "iterations"), validate.positive_int),
+        "lr": validate.positive,
+        "seed": validate.non_negative_int,
+    }
 
 
 def run_episodes(

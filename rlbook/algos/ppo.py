@@ -20,6 +20,8 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass
+from functools import partial
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -27,6 +29,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from rlbook import validate
+from rlbook.algos.config import Config, optional
 from rlbook.history import History
 from rlbook.losses import (
     approx_kl,
@@ -42,7 +45,7 @@ from rlbook.utils import device, set_seed
 
 
 @dataclass
-class PPOConfig:
+class PPOConfig(Config):
     """Settings of :func:`train_ppo`.
 
     The defaults are tuned for CartPole-v1 and its continuous-action version
@@ -122,11 +125,32 @@ class PPOConfig:
         """
         return cls(**{"num_minibatches": 1, "update_epochs": 20, **overrides})
 
-    def __post_init__(self):
-        for name in ("num_envs", "num_steps", "total_steps"):
-            setattr(self, name, validate.positive_int(name, getattr(self, name)))
-        for name in ("num_minibatches", "update_epochs"):
-            setattr(self, name, validate.positive_int(name, getattr(self, name)))
+    CHECKS: ClassVar[dict] = {
+        **dict.fromkeys(
+            (
+                "num_envs",
+                "num_steps",
+                "total_steps",
+                "num_minibatches",
+                "update_epochs",
+            ),
+            validate.positive_int,
+        ),
+        **dict.fromkeys(("lr", "clip_coef"), validate.positive),
+        **dict.fromkeys(("gamma", "gae_lambda"), validate.unit_interval),
+        **dict.fromkeys(("ent_coef", "vf_coef"), validate.non_negative),
+        "max_grad_norm": partial(validate.positive, allow_inf=True),
+        "target_kl": optional(validate.positive),
+        **dict.fromkeys(
+            ("anneal_lr", "norm_adv", "clip_vloss", "ortho_init", "progress"),
+            validate.flag,
+        ),
+        **dict.fromkeys(("handle_truncation", "clip"), validate.flag),
+        "hidden": validate.layer_sizes,
+        "seed": validate.non_negative_int,
+    }
+
+    def check(self) -> None:
         if self.num_steps < 2:
             # with NEXT_STEP autoreset a one-step rollout may hold only reset steps
             raise ValueError(
@@ -138,30 +162,6 @@ class PPOConfig:
                 f"num_minibatches must be at most num_envs * num_steps = "
                 f"{self.num_envs * self.num_steps}, got {self.num_minibatches}"
             )
-        self.lr = validate.positive("lr", self.lr)
-        self.gamma = validate.unit_interval("gamma", self.gamma)
-        self.gae_lambda = validate.unit_interval("gae_lambda", self.gae_lambda)
-        self.clip_coef = validate.positive("clip_coef", self.clip_coef)
-        self.ent_coef = validate.non_negative("ent_coef", self.ent_coef)
-        self.vf_coef = validate.non_negative("vf_coef", self.vf_coef)
-        self.max_grad_norm = validate.positive(
-            "max_grad_norm", self.max_grad_norm, allow_inf=True
-        )
-        self.target_kl = validate.optional(
-            validate.positive, "target_kl", self.target_kl
-        )
-        self.stop_at_eval = validate.optional(
-            validate.number, "stop_at_eval", self.stop_at_eval
-        )
-        self.eval_every = validate.optional(
-            validate.positive_int, "eval_every", self.eval_every
-        )
-        for name in ("anneal_lr", "norm_adv", "clip_vloss", "ortho_init", "progress"):
-            validate.flag(name, getattr(self, name))
-        for name in ("handle_truncation", "clip"):
-            validate.flag(name, getattr(self, name))
-        self.hidden = validate.layer_sizes("hidden", self.hidden)
-        self.seed = validate.non_negative_int("seed", self.seed)
 
 
 def orthogonal_init(net: nn.Sequential, output_gain: float) -> nn.Sequential:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -27,6 +28,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from rlbook import validate
+from rlbook.algos.config import Config, choice, optional
 from rlbook.history import History
 from rlbook.losses import pg_loss, value_loss
 from rlbook.policies import ValueNet, make_policy
@@ -40,7 +42,7 @@ BASELINES = (None, "mean", "value")
 
 
 @dataclass
-class ReinforceConfig:
+class ReinforceConfig(Config):
     """Settings of :func:`train_reinforce`; every field is checked when the config is made."""
 
     gamma: float = 0.99
@@ -74,38 +76,30 @@ class ReinforceConfig:
     """Full-batch gradient steps on value_loss per batch (baseline='value' only)."""
     seed: int = 0
     """Seed for torch and the environments."""
-    eval_every: int = 0
-    """Evaluate deterministically on fresh episodes every this many env steps (0: never); adds
+    eval_every: int | None = None
+    """Evaluate deterministically on fresh episodes every this many env steps (None: never); adds
     eval_steps, eval_mean and eval_std to the History rows where it ran."""
     eval_episodes: int = 10
     """Episodes per evaluation."""
     stop_at_eval: float | None = None
-    """Stop training at the first evaluation whose mean return reaches this (needs eval_every > 0)."""
+    """Stop training at the first evaluation whose mean return reaches this (needs eval_every)."""
     progress: bool = False
     """Show a tqdm progress bar."""
 
-    def __post_init__(self):
-        self.gamma = validate.unit_interval("gamma", self.gamma)
-        validate.choice("weights", self.weights, ("return", "reward_to_go"))
-        validate.choice("baseline", self.baseline, BASELINES)
-        for name in ("normalize", "progress"):
-            validate.flag(name, getattr(self, name))
-        for name in ("num_envs", "steps_per_env", "iterations", "value_steps"):
-            setattr(self, name, validate.positive_int(name, getattr(self, name)))
-        self.eval_episodes = validate.positive_int("eval_episodes", self.eval_episodes)
-        self.total_steps = validate.optional(
-            validate.positive_int, "total_steps", self.total_steps
-        )
-        self.eval_every = validate.non_negative_int("eval_every", self.eval_every)
-        self.lr = validate.positive("lr", self.lr)
-        self.value_lr = validate.positive("value_lr", self.value_lr)
-        self.stop_at_eval = validate.optional(
-            validate.number, "stop_at_eval", self.stop_at_eval
-        )
-        if self.stop_at_eval is not None and self.eval_every == 0:
-            raise ValueError("stop_at_eval needs evaluations: set eval_every > 0")
-        self.hidden = validate.layer_sizes("hidden", self.hidden)
-        self.seed = validate.non_negative_int("seed", self.seed)
+    CHECKS: ClassVar[dict] = {
+        "gamma": validate.unit_interval,
+        "weights": choice("return", "reward_to_go"),
+        "baseline": choice(*BASELINES),
+        **dict.fromkeys(("normalize", "progress"), validate.flag),
+        **dict.fromkeys(
+            ("num_envs", "steps_per_env", "iterations", "value_steps", "eval_episodes"),
+            validate.positive_int,
+        ),
+        "total_steps": optional(validate.positive_int),
+        **dict.fromkeys(("lr", "value_lr"), validate.positive),
+        "hidden": validate.layer_sizes,
+        "seed": validate.non_negative_int,
+    }
 
 
 def reinforce_weights(

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from rlbook import validate
+from rlbook.algos.config import Config, choice
 from rlbook.history import History
 from rlbook.losses import pg_loss
 from rlbook.policies import make_policy
@@ -18,7 +20,7 @@ from rlbook.utils import device, set_seed
 
 
 @dataclass
-class VPGConfig:
+class VPGConfig(Config):
     """Settings of :func:`train_vpg`."""
 
     weights: str = "return"
@@ -40,14 +42,16 @@ class VPGConfig:
     progress: bool = False
     """Show a tqdm progress bar."""
 
-    def __post_init__(self):
-        validate.choice("weights", self.weights, ("return", "reward_to_go"))
-        for name in ("num_envs", "steps_per_env", "iterations"):
-            setattr(self, name, validate.positive_int(name, getattr(self, name)))
-        self.lr = validate.positive("lr", self.lr)
-        self.hidden = validate.layer_sizes("hidden", self.hidden)
-        self.seed = validate.non_negative_int("seed", self.seed)
-        self.progress = validate.flag("progress", self.progress)
+    CHECKS: ClassVar[dict] = {
+        "weights": choice("return", "reward_to_go"),
+        **dict.fromkeys(
+            ("num_envs", "steps_per_env", "iterations"), validate.positive_int
+        ),
+        "lr": validate.positive,
+        "hidden": validate.layer_sizes,
+        "seed": validate.non_negative_int,
+        "progress": validate.flag,
+    }
 
 
 def vpg_weights(rollout: Rollout, kind: str) -> torch.Tensor:
