@@ -1,7 +1,8 @@
 """Saving a trained policy to a file and loading it back, safely.
 
 A checkpoint is a plain dictionary written with ``torch.save``: the policy's class name, the
-arguments that rebuild it, and its ``state_dict``. Loading uses ``torch.load(...,
+arguments that rebuild it, its ``state_dict``, and a SHA-256 checksum of those tensors, so a
+file whose weight bytes were overwritten is refused instead of loaded. Loading uses ``torch.load(...,
 weights_only=True)``, which unpickles only tensors and plain Python types, so opening a
 checkpoint cannot run code hidden in the file (a full unpickle can). Only the book's own network
 classes can be saved this way; rebuilding is done by name from a fixed list, never by importing
@@ -12,18 +13,20 @@ See chapter 4 of the book (book/04_reinforce.ipynb).
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from rlbook import validate
 from rlbook.policies import CategoricalPolicy, GaussianPolicy, ValueNet
 
 __all__ = ["save_policy", "load_policy", "CheckpointError"]
 
 FORMAT = "rlbook-policy"
-VERSION = 1
+VERSION = 2
 _CLASSES = {cls.__name__: cls for cls in (CategoricalPolicy, GaussianPolicy, ValueNet)}
 
 
@@ -44,7 +47,25 @@ def _hidden_sizes(net: nn.Sequential, name: str) -> list[int]:
     return [m.out_features for m in linears[:-1]]
 
 
+def checksum(state_dict: dict[str, torch.Tensor]) -> str:
+    """SHA-256 (hex) of a state dict's names, dtypes, shapes and tensor bytes, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(state_dict):
+        tensor = state_dict[name].detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
 def _constructor_args(policy: nn.Module) -> dict:
+    if type(policy) not in _CLASSES.values():
+        # a subclass may change the constructor or the forward pass: it cannot be rebuilt
+        # from the base class's arguments, so refuse now rather than when loading
+        raise TypeError(
+            f"policy must be exactly a CategoricalPolicy, GaussianPolicy or ValueNet to be "
+            f"saved, got {type(policy).__name__}; for a subclass, save its state_dict with "
+            "torch.save and rebuild the subclass yourself"
+        )
     if isinstance(policy, CategoricalPolicy):
         hidden = _hidden_sizes(policy.logits_net, "logits_net")
         return {
@@ -66,27 +87,15 @@ def _constructor_args(policy: nn.Module) -> dict:
 
 
 def save_policy(policy: nn.Module, path: str | os.PathLike) -> Path:
-    """Write ``policy`` (class, constructor arguments, weights) to ``path``.
+    """Write policy (class, constructor arguments, weights, checksum) to path.
 
-    Parameters
-    ----------
-    policy : CategoricalPolicy, GaussianPolicy or ValueNet
-        Built by :mod:`rlbook.policies` (tanh MLPs); its parameters are saved on the CPU.
-    path : str or path-like
-        Destination file (conventionally ``.pt``); parent folders are created.
-
-    Returns
-    -------
-    pathlib.Path
-        The path written.
-
-    Notes
-    -----
-    The file holds ``{"format": "rlbook-policy", "version": 1, "class": name, "kwargs": {...},
-    "state_dict": {...}}``: tensors, strings, integers and lists only, which
-    ``torch.load(weights_only=True)`` reads without unpickling arbitrary objects.
-    See chapter 4 of the book (book/04_reinforce.ipynb).
+    policy: a CategoricalPolicy, GaussianPolicy or ValueNet of rlbook.policies (tanh
+    MLPs), not a subclass; saved on the CPU. Parent folders are created; returns the
+    path. The file holds strings, integers, lists and tensors only, which torch.load
+    reads with weights_only=True, unpickling no code.
+    See chapter 4 (book/04_reinforce.ipynb).
     """
+    validate.instance("path", path, (str, os.PathLike))
     kwargs = _constructor_args(policy)
     state = {k: v.detach().cpu().clone() for k, v in policy.state_dict().items()}
     path = Path(path)
@@ -98,6 +107,7 @@ def save_policy(policy: nn.Module, path: str | os.PathLike) -> Path:
             "class": type(policy).__name__,
             "kwargs": kwargs,
             "state_dict": state,
+            "checksum": checksum(state),
         },
         path,
     )
@@ -133,18 +143,25 @@ def load_policy(
     -----
     See chapter 4 of the book (book/04_reinforce.ipynb).
     """
-    path = Path(path)
+    path = Path(validate.instance("path", path, (str, os.PathLike)))
     if not path.is_file():
         raise FileNotFoundError(f"no policy checkpoint at {str(path)!r}")
+    if path.stat().st_size == 0:
+        raise CheckpointError(
+            f"{str(path)!r} is empty (0 bytes): not a policy checkpoint"
+        )
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
     except (
         Exception
     ) as exc:  # the unpickler raises many kinds of errors on foreign bytes
-        # weights_only refuses pickled classes and functions: a whole pickled nn.Module lands here
+        # weights_only refuses pickled classes and functions: a whole pickled nn.Module lands
+        # here; so does a file cut short (a torch file is a zip archive, its index at the end)
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise CheckpointError(
-            f"{str(path)!r} is not a policy checkpoint written by rlbook.checkpoint.save_policy "
-            f"(torch.load with weights_only=True failed: {str(exc).splitlines()[0]})"
+            f"{str(path)!r} is truncated, corrupted or not a policy checkpoint written by "
+            f"rlbook.checkpoint.save_policy (torch.load with weights_only=True failed: "
+            f"{reason})"
         ) from exc
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         found = sorted(data)[:6] if isinstance(data, dict) else type(data).__name__
@@ -152,10 +169,21 @@ def load_policy(
             f"{str(path)!r} is not a policy checkpoint written by rlbook.checkpoint.save_policy: "
             f"expected a dict with format={FORMAT!r}, found {found}"
         )
-    if data.get("version") != VERSION:
+    if data.get("version") not in (1, VERSION):
         raise CheckpointError(
             f"{str(path)!r} has checkpoint version {data.get('version')!r}; this rlbook reads "
-            f"version {VERSION}"
+            f"versions 1 and {VERSION}"
+        )
+    state = data.get("state_dict")
+    if not isinstance(state, dict) or not all(
+        isinstance(v, torch.Tensor) for v in state.values()
+    ):
+        raise CheckpointError(f"{str(path)!r} holds no state_dict of tensors")
+    # version 1 files were written before checksums
+    if data["version"] >= 2 and data.get("checksum") != checksum(state):
+        raise CheckpointError(
+            f"{str(path)!r} is corrupted: its weights do not match the checksum stored "
+            "with them (the file was damaged or edited after save_policy wrote it)"
         )
     name = data.get("class")
     if name not in _CLASSES:
@@ -164,9 +192,15 @@ def load_policy(
         )
     try:
         policy = _CLASSES[name](**data["kwargs"])
-        policy.load_state_dict(data["state_dict"])
-    except (KeyError, TypeError, RuntimeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(
-            f"{str(path)!r}: cannot rebuild the {name}: {exc}"
+            f"{str(path)!r}: cannot rebuild the {name} from its stored arguments: {exc}"
+        ) from exc
+    try:
+        policy.load_state_dict(state)
+    except RuntimeError as exc:
+        raise CheckpointError(
+            f"{str(path)!r} holds weights of another architecture than the {name} its "
+            f"arguments describe: {str(exc).strip().splitlines()[0]}"
         ) from exc
     return policy.to(map_location).eval()

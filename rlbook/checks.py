@@ -38,6 +38,78 @@ def _copy(value):
     return value
 
 
+def _same(a, b) -> bool:
+    """Whether an argument still equals its original (NaN equal to NaN)."""
+    if isinstance(a, torch.Tensor | np.ndarray) and isinstance(
+        b, torch.Tensor | np.ndarray
+    ):
+        return bool(np.array_equal(_as_array(a), _as_array(b), equal_nan=True))
+    return True
+
+
+def _crash_hint(exc: Exception) -> str:
+    """A hint for the crashes learners meet most often."""
+    text = str(exc)
+    if "numpy()" in text and "requires grad" in text:
+        return (
+            "\nHint: .numpy() was called on a tensor that is part of an autograd graph. "
+            "Stay in torch (torch.exp, torch.where, ...), or call .detach() first where a "
+            "number is only read."
+        )
+    return ""
+
+
+def _call(name: str, fn: Callable, args: dict):
+    """The learner's ``fn`` on copies of ``args``; a crash or an in-place edit of an input
+    becomes an :class:`ExerciseError` that says so, with a hint."""
+    copies = {k: _copy(v) for k, v in args.items()}
+    try:
+        got = fn(**copies)
+    except NotImplementedError:
+        raise
+    except Exception as exc:
+        raise ExerciseError(
+            f"{name} raised {type(exc).__name__}: {exc}\non the input\n{_fmt(args)}"
+            f"{_crash_hint(exc)}"
+        ) from exc
+    for key, original in args.items():
+        if not _same(copies[key], original):
+            raise ExerciseError(
+                f"{name} changed its argument {key!r} in place, on the input\n{_fmt(args)}\n"
+                "Hint: the caller still needs its data. Build the result in a new tensor "
+                "(torch.empty_like, torch.zeros_like) or work on a copy (x.clone())."
+            )
+    return got
+
+
+def _numbers(name: str, got) -> np.ndarray:
+    """What the learner returned, as a float array, or an ExerciseError saying what it was."""
+    if got is None:
+        raise ExerciseError(f"{name} returned None; did you forget `return`?")
+    try:
+        array = _as_array(got)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        array = np.asarray(None)
+        if "requires grad" in str(exc):
+            array = _as_array(got.detach())
+    if array.dtype.kind not in "biuf":
+        shown = repr(got)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        raise ExerciseError(
+            f"{name} returned a {type(got).__name__} ({shown}); expected numbers: a torch "
+            "tensor (or a NumPy array) of the shape the exercise asks for."
+        )
+    return array.astype(float)
+
+
+def _try(name: str, fn: Callable, args: dict) -> np.ndarray | None:
+    """``fn``'s answer as a float array, or None when it fails (the full grading reports it)."""
+    try:
+        return _numbers(name, _call(name, fn, args))
+    except ExerciseError:
+        return None
+
+
 def _fmt(args: dict) -> str:
     with np.printoptions(precision=3, suppress=True, linewidth=100, threshold=60):
         return "\n".join(
@@ -61,17 +133,7 @@ def _grade(
     for args in cases:
         count += 1
         expected = _as_array(reference(**args))
-        try:
-            got = fn(**{k: _copy(v) for k, v in args.items()})
-        except NotImplementedError:
-            raise
-        except Exception as exc:
-            raise ExerciseError(
-                f"{name} raised {type(exc).__name__}: {exc}\non the input\n{_fmt(args)}"
-            ) from exc
-        if got is None:
-            raise ExerciseError(f"{name} returned None; did you forget `return`?")
-        got = _as_array(got).astype(float)
+        got = _numbers(name, _call(name, fn, args))
         if got.shape != expected.shape:
             raise ExerciseError(
                 f"{name} returned shape {got.shape}, expected {expected.shape}, on the input\n"
@@ -631,13 +693,8 @@ def check_normalize(fn: Callable, seed: int | None = None, n_random: int = 30) -
     if not callable(fn):
         raise TypeError(f"fn must be a function, got {type(fn).__name__}")
     constant = next(iter(_normalize_cases(seed, 0)))
-    try:
-        got = fn(**{k: _copy(v) for k, v in constant.items()})
-    except NotImplementedError:
-        raise
-    except Exception:
-        got = None  # _grade below reports the crash with its input
-    if got is not None and not np.all(np.isfinite(_as_array(got).astype(float))):
+    got = _try("normalize", fn, constant)  # None: _grade below reports the failure
+    if got is not None and not np.all(np.isfinite(got)):
         raise ExerciseError(
             f"normalize returned {_as_array(got)!r} on the input\n{_fmt(constant)}\n"
             "whose entries are all equal: their standard deviation is 0 and 0 / 0 is NaN.\n"
@@ -741,20 +798,13 @@ def check_gaussian_log_prob(
     one value per dimension (no sum), the mean over dimensions instead of the sum, ``σ`` where
     ``σ²`` belongs, the ``- log σ`` term or the constant missing, ``log_std`` used as the log of
     the variance.
-    See chapter 4b of the book (book/04b_harder_tasks.ipynb).
+    See chapter 4.1 of the book (book/04b_harder_tasks.ipynb).
     """
     if not callable(fn):
         raise TypeError(f"fn must be a function, got {type(fn).__name__}")
     batch_case = list(_gaussian_log_prob_cases(seed, 0))[1]
-    try:
-        got = fn(**{k: _copy(v) for k, v in batch_case.items()})
-    except NotImplementedError:
-        raise
-    except Exception:
-        got = None  # _grade below reports the crash with its input
-    if got is not None and np.shape(_as_array(got)) == tuple(
-        batch_case["actions"].shape
-    ):
+    got = _try("gaussian_log_prob", fn, batch_case)  # None: _grade reports the failure
+    if got is not None and np.shape(got) == tuple(batch_case["actions"].shape):
         raise ExerciseError(
             f"gaussian_log_prob returned shape {np.shape(_as_array(got))} for actions of shape "
             f"{tuple(batch_case['actions'].shape)}: one number per action dimension.\n"
@@ -869,15 +919,9 @@ def _check_underflow_and_shape(
 ) -> None:
     """Run ``fn`` on cases where naive exponentials underflow; name NaN and per-step answers."""
     for args in cases:
-        try:
-            got = fn(**{k: _copy(v) for k, v in args.items()})
-        except NotImplementedError:
-            raise
-        except Exception:
-            return  # _grade reports the crash with its input
+        got = _try(name, fn, args)
         if got is None:
-            return
-        got = _as_array(got).astype(float)
+            return  # _grade reports the failure with its input
         m, h = args["log_p_target"].shape
         if got.shape == (m, h):
             raise ExerciseError(
@@ -1190,13 +1234,8 @@ def check_ars_update(fn: Callable, seed: int | None = None, n_random: int = 30) 
     if not callable(fn):
         raise TypeError(f"fn must be a function, got {type(fn).__name__}")
     equal = _ars_equal_returns_case()
-    try:
-        got = fn(**{k: _copy(v) for k, v in equal.items()})
-    except NotImplementedError:
-        raise
-    except Exception:
-        got = None  # _grade reports crashes with their input
-    if got is not None and not np.all(np.isfinite(_as_array(got).astype(float))):
+    got = _try("ars_update", fn, equal)  # None: _grade reports the failure
+    if got is not None and not np.all(np.isfinite(got)):
         raise ExerciseError(
             f"ars_update returned non-finite numbers on the input\n{_fmt(equal)}\n"
             "where every return is 500. Then sigma_R = 0 and every difference r+ - r- is 0 as "
@@ -1332,7 +1371,7 @@ def check_clip_objective(
     the ratio, the advantage clipped instead of the ratio, the clip range
     :math:`[-\epsilon, \epsilon]` instead of :math:`[1 - \epsilon, 1 + \epsilon]`, the loss
     (minus the objective) returned, the mean over the batch returned.
-    See chapter 6 of the book (book/06_ppo.ipynb).
+    See chapter 6.1 of the book (book/06b_ppo_in_practice.ipynb).
     """
     if not callable(fn):
         raise TypeError(f"fn must be a function, got {type(fn).__name__}")
@@ -1368,14 +1407,9 @@ def check_clip_objective(
 
     name = "clip_objective"
     first = next(iter(_clip_cases(0, 0)))
-    try:
-        got = fn(**{k: _copy(v) for k, v in first.items()})
-    except NotImplementedError:
-        raise
-    except Exception:
-        got = None  # _grade reports the crash with its input
-    if got is not None and _as_array(got).shape == ():
-        value = float(_as_array(got))
+    got = _try(name, fn, first)  # None: _grade reports the failure
+    if got is not None and got.shape == ():
+        value = float(got)
         for description, mistake in (
             ("the mean over the batch was returned", mean),
             ("the loss was returned: minus the mean over the batch", loss_of_mean),
@@ -1413,7 +1447,7 @@ def check_clip_objective(
         [2.0, 2.0, 2.0, 2.0, -2.0, -2.0, -2.0, -2.0], dtype=torch.float64
     )
     leaf = ratio.clone().requires_grad_(True)
-    out = fn(ratio=leaf, advantages=advantages.clone(), clip_coef=0.2)
+    out = _call(name, fn, dict(ratio=leaf, advantages=advantages, clip_coef=0.2))
     if not isinstance(out, torch.Tensor) or not out.requires_grad:
         raise ExerciseError(
             f"{name} returned the right values but no gradient with respect to ratio: PPO "

@@ -20,6 +20,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 import torch
 
+from rlbook import validate
 from rlbook.utils import generator
 
 __all__ = [
@@ -55,8 +56,8 @@ def _as_float64(x: object, name: str) -> torch.Tensor:
     try:
         t = torch.as_tensor(x, dtype=torch.float64)
     except (TypeError, ValueError, RuntimeError) as err:
-        raise ValueError(
-            f"{name}: expected a real array or tensor, got {type(x).__name__}"
+        raise TypeError(
+            f"{name} must be a real array or tensor, got {type(x).__name__}"
         ) from err
     if not torch.isfinite(t).all():
         raise ValueError(f"{name}: contains NaN or infinite entries")
@@ -110,7 +111,7 @@ class TabularMDP:
     Array-likes are converted to float64 tensors and copied. The dataclass is frozen (the fields
     cannot be rebound), but tensors are mutable: do not edit them in place.
 
-    See chapter 1 of the book (book/01_policy_gradient.ipynb).
+    See chapter 3 of the book (book/03_reward_to_go.ipynb).
     """
 
     P: torch.Tensor
@@ -191,15 +192,10 @@ def random_mdp(
     TabularMDP
         With ``P`` of shape (S, A, S), ``R`` (S, A), ``mu0`` (S,).
 
-    See chapter 1 of the book (book/01_policy_gradient.ipynb).
+    See chapter 3 of the book (book/03_reward_to_go.ipynb).
     """
-    for name, value in (("num_states", num_states), ("num_actions", num_actions)):
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, np.integer))
-            or value < 1
-        ):
-            raise ValueError(f"{name}: expected an int >= 1, got {value!r}")
+    num_states = validate.positive_int("num_states", num_states)
+    num_actions = validate.positive_int("num_actions", num_actions)
     # the seed names the MDP, an object the book analyses exactly: RLBOOK_SEED_OFFSET,
     # which shifts sampling noise and training, leaves it alone
     rng = np.random.default_rng(seed)
@@ -258,12 +254,8 @@ def chain_mdp(
 
     See chapter 1 of the book (book/01_policy_gradient.ipynb).
     """
-    if isinstance(num_states, bool) or not isinstance(num_states, (int, np.integer)):
-        raise ValueError(f"num_states: expected an int >= 2, got {num_states!r}")
-    if num_states < 2:
-        raise ValueError(f"num_states: expected an int >= 2, got {num_states}")
-    if not 0.0 <= slip < 1.0:
-        raise ValueError(f"slip: expected a probability in [0, 1), got {slip}")
+    num_states = validate.integer("num_states", num_states, low=2)
+    slip = validate.number("slip", slip, low=0.0, high=1.0, high_open=True)
     left, right = 0, 1
     P = torch.zeros(num_states, 2, num_states, dtype=torch.float64)
     for s in range(num_states):
@@ -289,11 +281,11 @@ def _check_theta(theta: object, mdp: TabularMDP | None = None) -> torch.Tensor:
         try:
             theta = torch.as_tensor(theta, dtype=torch.float64)
         except (TypeError, ValueError, RuntimeError) as err:
-            raise ValueError(
-                f"theta: expected a tensor of shape (S, A), got {theta!r}"
+            raise TypeError(
+                f"theta must be a tensor of shape (S, A), got {theta!r}"
             ) from err
     if not theta.is_floating_point():
-        raise ValueError(
+        raise TypeError(
             f"theta: expected a floating-point tensor, got dtype {theta.dtype}"
         )
     if theta.ndim != 2:
@@ -310,10 +302,7 @@ def _check_theta(theta: object, mdp: TabularMDP | None = None) -> torch.Tensor:
 
 def _check_gamma(gamma: float) -> float:
     """Return ``gamma`` as a float, or raise unless it lies in [0, 1]."""
-    gamma = float(gamma)
-    if not 0.0 <= gamma <= 1.0:  # also rejects NaN
-        raise ValueError(f"gamma: expected a discount factor in [0, 1], got {gamma}")
-    return gamma
+    return validate.unit_interval("gamma", gamma)
 
 
 def policy_probs(theta: torch.Tensor) -> torch.Tensor:
@@ -332,7 +321,7 @@ def policy_probs(theta: torch.Tensor) -> torch.Tensor:
         Each row sums to 1. Differentiable in ``theta``; computed stably (the softmax
         subtracts each row's maximum, so large logits do not overflow).
 
-    See chapter 1 of the book (book/01_policy_gradient.ipynb).
+    See chapter 2 of the book (book/02_eglp_lemma.ipynb).
     """
     theta = _check_theta(theta)
     return torch.softmax(theta, dim=-1)
@@ -355,7 +344,7 @@ def state_distributions(mdp: TabularMDP, theta: torch.Tensor) -> torch.Tensor:
     torch.Tensor, shape (H, S)
         Row ``t`` is ``d_t = Pr(s_t = ·)``. Differentiable in ``theta``.
 
-    See chapter 1 of the book (book/01_policy_gradient.ipynb).
+    See chapter 2 of the book (book/02_eglp_lemma.ipynb).
     """
     pi = policy_probs(_check_theta(theta, mdp))
     d = mdp.mu0
@@ -510,7 +499,7 @@ class Trajectories:
         ``rewards[m, t] = r_t = R[s_t, a_t]``; the return of episode ``m`` is
         ``rewards[m].sum()``.
 
-    See chapter 1 of the book (book/01_policy_gradient.ipynb).
+    See chapter 2 of the book (book/02_eglp_lemma.ipynb).
     """
 
     states: torch.Tensor
@@ -591,14 +580,7 @@ def sample_trajectories(
 
     See chapter 1 of the book (book/01_policy_gradient.ipynb).
     """
-    if (
-        isinstance(num_trajectories, bool)
-        or not isinstance(num_trajectories, (int, np.integer))
-        or num_trajectories < 1
-    ):
-        raise ValueError(
-            f"num_trajectories: expected an int >= 1, got {num_trajectories!r}"
-        )
+    num_trajectories = validate.positive_int("num_trajectories", num_trajectories)
     pi = policy_probs(_check_theta(theta, mdp)).detach()
     gen = generator(seed)
     M, H = int(num_trajectories), mdp.horizon
@@ -643,7 +625,7 @@ def _check_indices(
         ("actions", actions, num_actions),
     ):
         if idx.dtype != torch.long:
-            raise ValueError(
+            raise TypeError(
                 f"{name}: expected an int64 tensor of indices, got {idx.dtype}"
             )
         if idx.numel() and (idx.min() < 0 or idx.max() >= n):
@@ -652,38 +634,27 @@ def _check_indices(
             )
 
 
+def _check_score_args(theta, states, actions):
+    """Check the arguments of :func:`grad_log_probs`; theta comes back detached."""
+    theta = _check_theta(theta).detach()
+    states, actions = torch.as_tensor(states), torch.as_tensor(actions)
+    _check_indices(states, actions, *theta.shape)
+    return theta, states, actions
+
+
 def grad_log_probs(
     theta: torch.Tensor, states: torch.Tensor, actions: torch.Tensor
 ) -> torch.Tensor:
-    r"""Score ∇_θ log π(a|s) of the tabular softmax policy, in closed form, for each (s, a).
+    """Score ∇_θ log π_θ(a|s) of the tabular softmax policy, in closed form.
 
-    .. math:: \frac{\partial \log \pi_\theta(a \mid s)}{\partial \theta_{s', b}}
-              = \mathbb{1}[s' = s]\, \big(\mathbb{1}[b = a] - \pi_\theta(b \mid s)\big),
-              \quad\text{i.e.}\quad
-              \nabla_\theta \log \pi_\theta(a \mid s)
-              = e_s \otimes \big(e_a - \pi_\theta(\cdot \mid s)\big)
+        ∂ log π_θ(a|s) / ∂θ[s', b] = 1[s' = s] (1[b = a] - π_θ(b|s))
 
-    Only row ``s`` of the gradient is non-zero, and that row sums to zero; its expectation
-    over ``a ~ π(·|s)`` is zero (the expected-grad-log-prob lemma).
-
-    Parameters
-    ----------
-    theta : torch.Tensor, shape (S, A)
-        Softmax policy parameters.
-    states, actions : torch.Tensor, int64, same shape (...), e.g. (M, H)
-        Indices of the visited states and the actions taken there.
-
-    Returns
-    -------
-    torch.Tensor, shape (..., S, A)
-        Float64 score of each pair; detached from ``theta``.
-
-    See chapter 2 of the book (book/02_eglp_lemma.ipynb).
+    Only row s is non-zero; it sums to zero, and so does its mean over a ~ π(·|s).
+    theta: (S, A); states, actions: int64 (...). Returns float64 (..., S, A), detached.
+    See chapter 2 (book/02_eglp_lemma.ipynb).
     """
-    theta = _check_theta(theta).detach()
+    theta, states, actions = _check_score_args(theta, states, actions)
     num_states, num_actions = theta.shape
-    states, actions = torch.as_tensor(states), torch.as_tensor(actions)
-    _check_indices(states, actions, num_states, num_actions)
     pi = policy_probs(theta)
     row = (
         torch.nn.functional.one_hot(actions, num_actions).to(torch.float64) - pi[states]
@@ -708,41 +679,14 @@ def estimator_weights(
     baseline: float | torch.Tensor | None = None,
     gamma: float = 1.0,
 ) -> torch.Tensor:
-    """Per-step weights ``w_t`` that multiply the score in a REINFORCE-style estimator.
+    """Per-step weights w_t of a REINFORCE-style estimator, (M, H) float64.
 
-    With ``G_t = Σ_{k=t}^{H-1} γ^{k−t} r_k`` the discounted reward-to-go (``G_0`` the return)
-    and ``b_t`` the baseline at step ``t``:
+        "return":        w_t = G_0 - b_t
+        "reward_to_go":  w_t = γ^t (G_t - b_t),   G_t = Σ_{k>=t} γ^(k-t) r_k
 
-    - ``weights="return"``:        ``w_t = G_0 − b_t`` (every step weighted by the whole return);
-    - ``weights="reward_to_go"``:  ``w_t = γ^t (G_t − b_t)`` (only rewards from step t on).
-
-    The factor ``γ^t`` in the reward-to-go weights is what makes that estimator unbiased for the
-    gradient of the *discounted* objective ``J = E[Σ_t γ^t r_t]``: the step-``t`` term of
-    ``Σ_t ∇log π_t G_0`` keeps, in expectation, only the rewards ``γ^k r_k`` with ``k >= t``,
-    i.e. ``γ^t G_t``. Deep-RL code usually drops ``γ^t`` and so follows a different, biased
-    direction, not the gradient of any objective (Nota and Thomas, 2020); with ``gamma=1`` the
-    two coincide.
-
-    Parameters
-    ----------
-    traj : Trajectories
-        ``M`` episodes of length ``H``.
-    weights : {"return", "reward_to_go"}
-        Which weights, as above.
-    baseline : None, float, or torch.Tensor of shape (H, S) or (H, S, A)
-        ``b_t``: None for 0; a float for a constant; an (H, S) tensor for a state- and
-        time-dependent baseline ``b_t = baseline[t, s_t]`` (e.g. the exact ``V`` of
-        :func:`value_functions`); an (H, S, A) tensor for an *action*-dependent
-        ``b_t = baseline[t, s_t, a_t]`` (e.g. the exact ``Q``), which biases the estimator.
-    gamma : float
-        Discount factor in [0, 1].
-
-    Returns
-    -------
-    torch.Tensor, shape (M, H)
-        Float64 ``w_t`` for every episode and step.
-
-    See chapter 3 of the book (book/03_reward_to_go.ipynb).
+    γ^t keeps reward-to-go unbiased for J = E[Σ_t γ^t r_t] (deep-RL code drops it).
+    baseline: None, a float, (H, S) for b[t, s_t], or (H, S, A) for b[t, s_t, a_t].
+    See chapter 3 (book/03_reward_to_go.ipynb).
     """
     gamma = _check_gamma(gamma)
     M, H = traj.states.shape
@@ -756,9 +700,7 @@ def estimator_weights(
         w = _reward_to_go(traj.rewards, gamma)
         step_discount = gamma ** torch.arange(H, dtype=torch.float64)
     else:
-        raise ValueError(
-            f"weights: expected 'return' or 'reward_to_go', got {weights!r}"
-        )
+        raise ValueError(f"weights must be 'return' or 'reward_to_go', got {weights!r}")
     return step_discount * (w - _baseline_values(baseline, traj))
 
 
@@ -790,6 +732,25 @@ def _baseline_values(
     )
 
 
+def _check_estimate_args(mdp, theta, traj, baseline) -> torch.Tensor:
+    """Check the arguments of :func:`gradient_estimates`; return ``theta``."""
+    theta = _check_theta(theta, mdp)
+    if traj.states.ndim != 2 or traj.states.shape[1] != mdp.horizon:
+        raise ValueError(
+            f"traj must hold episodes of shape (M, H) with H = {mdp.horizon}, "
+            f"got {tuple(traj.states.shape)}"
+        )
+    _check_indices(traj.states, traj.actions, mdp.num_states, mdp.num_actions)
+    if isinstance(baseline, torch.Tensor) and baseline.ndim > 0:
+        H, S, A = mdp.horizon, mdp.num_states, mdp.num_actions
+        if tuple(baseline.shape) not in ((H, S), (H, S, A)):
+            raise ValueError(
+                f"baseline must have shape (H, S) = {(H, S)} or (H, S, A) = "
+                f"{(H, S, A)}, got {tuple(baseline.shape)}"
+            )
+    return theta
+
+
 def gradient_estimates(
     mdp: TabularMDP,
     theta: torch.Tensor,
@@ -798,60 +759,19 @@ def gradient_estimates(
     baseline: float | torch.Tensor | None = None,
     gamma: float = 1.0,
 ) -> torch.Tensor:
-    r"""One Monte-Carlo estimate of the policy gradient per sampled episode.
+    """One Monte-Carlo estimate of the policy gradient per sampled episode, (M, S, A).
 
-    .. math:: \hat g(\tau) = \sum_{t=0}^{H-1} w_t\, \nabla_\theta \log \pi_\theta(a_t \mid s_t)
+        ĝ(τ) = Σ_t w_t ∇_θ log π_θ(a_t|s_t),   w_t from estimator_weights
 
-    with the weights ``w_t`` of :func:`estimator_weights`:
-
-    - ``weights="return"``: ``w_t = R(τ) − b_t`` with ``R(τ) = Σ_k γ^k r_k`` (Williams, 1992);
-    - ``weights="reward_to_go"``: ``w_t = γ^t (Σ_{k>=t} γ^{k−t} r_k − b_t)``.
-
-    For ``baseline`` None, a constant, or a state- and time-dependent ``b_t(s_t)`` (shape
-    (H, S)), both are *unbiased*: ``E[ĝ(τ)] = ∇J(θ)`` for the discounted objective
-    ``J = E[Σ_t γ^t r_t]`` (at ``gamma=1``, the plain sum of rewards), because
-    ``E[∇log π(a_t|s_t) b_t(s_t)] = 0`` and rewards before step t are independent of ``a_t``
-    given the past. An action-dependent ``b_t(s_t, a_t)`` (shape (H, S, A)) is *biased*:
-    with the exact ``Q`` and reward-to-go weights, ``E[ĝ] = 0`` whatever ``∇J`` is.
-
-    Parameters
-    ----------
-    mdp : TabularMDP
-    theta : torch.Tensor, shape (S, A)
-        The parameters the episodes were sampled with.
-    traj : Trajectories
-        ``M`` episodes from :func:`sample_trajectories`.
-    weights : {"return", "reward_to_go"}
-    baseline : None, float, or torch.Tensor of shape (H, S) or (H, S, A)
-    gamma : float
-        Discount factor in [0, 1].
-
-    Returns
-    -------
-    torch.Tensor, shape (M, S, A)
-        Row ``m`` is ``ĝ(τ_m)``; their mean estimates ∇J(θ), their spread its variance (see
-        :func:`estimator_stats`).
-
-    See chapter 3 of the book (book/03_reward_to_go.ipynb).
+    Unbiased for ∇J(θ) with no baseline, a constant or a state baseline (H, S); an
+    action baseline (H, S, A) biases it. theta: (S, A), the parameters traj was sampled
+    with. See chapter 3 (book/03_reward_to_go.ipynb).
     """
-    theta = _check_theta(theta, mdp)
-    if traj.states.ndim != 2 or traj.states.shape[1] != mdp.horizon:
-        raise ValueError(
-            f"traj: expected episodes of shape (M, H) with H = {mdp.horizon}, "
-            f"got {tuple(traj.states.shape)}"
-        )
-    _check_indices(traj.states, traj.actions, mdp.num_states, mdp.num_actions)
-    if isinstance(baseline, torch.Tensor) and baseline.ndim > 0:
-        H, S, A = mdp.horizon, mdp.num_states, mdp.num_actions
-        if tuple(baseline.shape) not in ((H, S), (H, S, A)):
-            raise ValueError(
-                f"baseline: expected a tensor of shape (H, S) = {(H, S)} or (H, S, A) = "
-                f"{(H, S, A)}, got {tuple(baseline.shape)}"
-            )
+    theta = _check_estimate_args(mdp, theta, traj, baseline)
     # (M, H)
     w = estimator_weights(traj, weights=weights, baseline=baseline, gamma=gamma)
-    # Σ_t w_t ∇log π(a_t|s_t), without building the (M, H, S, A) scores of grad_log_probs:
-    # the step-t score is zero outside row s_t, so add w_t (e_{a_t} − π(·|s_t)) into that row.
+    # Σ_t w_t ∇log π(a_t|s_t) without the (M, H, S, A) scores of grad_log_probs: the
+    # step-t score is zero outside row s_t, so add w_t (e_{a_t} - π(·|s_t)) to that row
     pi = policy_probs(theta.detach())
     num_actions = mdp.num_actions
     rows = torch.nn.functional.one_hot(traj.actions, num_actions).to(torch.float64)
@@ -883,7 +803,7 @@ class EstimatorStats:
     max_abs_z : float or None
         ``max |mean − exact| / std_error`` over parameters when ``exact`` was given.
 
-    See chapter 1 of the book (book/01_policy_gradient.ipynb).
+    Not named in the book; :func:`estimator_stats` (chapter 1) returns it.
     """
 
     mean: torch.Tensor

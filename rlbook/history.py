@@ -16,7 +16,7 @@ class History:
 
     Notes
     -----
-    See chapter 1 of the book (book/01_policy_gradient.ipynb).
+    See chapter 6 of the book (book/06_ppo.ipynb).
     """
 
     def __init__(self, **meta):

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import torch
 
+from rlbook import validate
+
 __all__ = [
     "ess",
     "importance_weights",
@@ -33,39 +35,31 @@ __all__ = [
 
 
 def _as_tensor(x: object, name: str) -> torch.Tensor:
-    """``x`` as a floating-point tensor (autograd history kept), or a ValueError naming it."""
+    """``x`` as a floating-point tensor (autograd history kept); NaN refused.
+
+    Arrays and lists become float64 tensors; integer tensors are promoted.
+    """
     if not isinstance(x, torch.Tensor):
-        try:
-            x = torch.as_tensor(x, dtype=torch.float64)
-        except (TypeError, ValueError, RuntimeError) as err:
-            raise ValueError(
-                f"{name}: expected a real array or tensor, got {x!r}"
-            ) from err
-    if not x.is_floating_point():
-        x = x.to(torch.float64)
+        x = torch.from_numpy(validate.float_array(name, x, nonempty=False))
+    x = validate.float_tensor(name, x, nonempty=False)
     if torch.isnan(x).any():
-        raise ValueError(f"{name}: contains NaN")
+        raise ValueError(f"{name} must not contain NaN")
     return x
 
 
 def _log_ratio(log_p_target: object, log_p_behaviour: object) -> torch.Tensor:
-    """``log p − log q`` elementwise, after checking shapes and the support condition."""
+    """``log p - log q`` elementwise, after checking shapes and the support condition."""
     log_p = _as_tensor(log_p_target, "log_p_target")
     log_q = _as_tensor(log_p_behaviour, "log_p_behaviour")
-    if log_p.shape != log_q.shape:
-        raise ValueError(
-            f"log_p_behaviour: expected the shape of log_p_target {tuple(log_p.shape)}, "
-            f"got {tuple(log_q.shape)}"
-        )
-    if (log_p == float("inf")).any() or (log_q == float("inf")).any():
-        raise ValueError(
-            "log_p_target, log_p_behaviour: a log-probability cannot be +inf"
-        )
+    validate.same_shape("log_p_behaviour", log_q, "log_p_target", log_p)
+    for name, x in (("log_p_target", log_p), ("log_p_behaviour", log_q)):
+        if (x == float("inf")).any():
+            raise ValueError(f"{name} must be a log-probability, got +inf")
     if (log_q == float("-inf")).any():
         # a sample the behaviour distribution could not have produced: the data are not from q
         raise ValueError(
-            "log_p_behaviour: contains -inf (probability 0); every sample must be one the "
-            "behaviour distribution can produce"
+            "log_p_behaviour must be finite: it contains -inf (probability 0), but every "
+            "sample must be one the behaviour distribution can produce"
         )
     return log_p - log_q
 
@@ -73,35 +67,14 @@ def _log_ratio(log_p_target: object, log_p_behaviour: object) -> torch.Tensor:
 def importance_weights(
     log_p_target: torch.Tensor, log_p_behaviour: torch.Tensor
 ) -> torch.Tensor:
-    r"""Importance weights ``p(x) / q(x)`` from log-probabilities, elementwise.
+    """Importance weights p(x) / q(x) from log-probabilities, elementwise.
 
-    .. math:: w = \frac{p(x)}{q(x)} = \exp\big(\log p(x) - \log q(x)\big)
+        w = p(x) / q(x) = exp(log p(x) - log q(x))
 
-    The difference is taken before the exponential: ``exp(log p) / exp(log q)`` is ``0 / 0 =
-    NaN`` as soon as both log-probabilities are below about −745 (float64) or −104 (float32),
-    although their ratio is an ordinary number.
-
-    Parameters
-    ----------
-    log_p_target : torch.Tensor, shape (...)
-        ``log p(x)`` under the target distribution (keeps its autograd history, so the weights
-        can be differentiated with respect to the target's parameters). ``-inf`` (probability
-        0) gives weight 0.
-    log_p_behaviour : torch.Tensor, same shape
-        ``log q(x)`` under the behaviour distribution that produced ``x``; must be finite.
-
-    Returns
-    -------
-    torch.Tensor, shape (...)
-        Non-negative weights, ``E_q[w] = 1``.
-
-    Raises
-    ------
-    ValueError
-        Naming the argument, if the shapes differ, an entry is NaN or ``+inf``, or
-        ``log_p_behaviour`` is ``-inf``.
-
-    See chapter 5 of the book (book/05_importance_sampling.ipynb).
+    The difference comes before the exponential: exp(log p) / exp(log q) is 0 / 0 = NaN
+    once both are below about -745 (float64). log_p_target, log_p_behaviour: same shape;
+    the target keeps its gradient (-inf gives weight 0), the behaviour must be finite.
+    See chapter 5 (book/05_importance_sampling.ipynb).
     """
     return torch.exp(_log_ratio(log_p_target, log_p_behaviour))
 
@@ -109,37 +82,19 @@ def importance_weights(
 def trajectory_weights(
     log_p_target: torch.Tensor, log_p_behaviour: torch.Tensor
 ) -> torch.Tensor:
-    r"""Trajectory-level importance weights: the product over time of the per-step ratios.
+    """Trajectory importance weights: the product over time of the per-step ratios.
 
-    .. math:: W(\tau) = \frac{P(\tau \mid \theta')}{P(\tau \mid \theta)}
-              = \prod_{t=0}^{H-1} \frac{\pi_{\theta'}(a_t \mid s_t)}{\pi_\theta(a_t \mid s_t)}
-              = \exp \sum_{t=0}^{H-1} \big(\log\pi_{\theta'}(a_t \mid s_t)
-                - \log\pi_\theta(a_t \mid s_t)\big)
+        W(τ) = Π_t π_θ'(a_t|s_t) / π_θ(a_t|s_t)
+             = exp Σ_t (log π_θ'(a_t|s_t) - log π_θ(a_t|s_t))
 
-    The initial-state distribution and the transition probabilities appear in both
-    ``P(τ|θ')`` and ``P(τ|θ)`` and cancel, so only the policies' log-probabilities are needed.
-    The log-ratios are summed before the exponential (a product of many small probabilities
-    underflows).
-
-    Parameters
-    ----------
-    log_p_target : torch.Tensor, shape (..., H), e.g. (M, H)
-        ``log π_θ'(a_t|s_t)`` of the target policy at every step.
-    log_p_behaviour : torch.Tensor, same shape
-        ``log π_θ(a_t|s_t)`` of the behaviour policy that chose the actions.
-
-    Returns
-    -------
-    torch.Tensor, shape (...), e.g. (M,)
-        One weight per trajectory.
-
-    See chapter 5 of the book (book/05_importance_sampling.ipynb).
+    The initial-state distribution and the dynamics cancel; the log-ratios are summed
+    before the exponential. log_p_target, log_p_behaviour: (..., H), e.g. (M, H).
+    Returns one weight per trajectory, (...).
+    See chapter 5 (book/05_importance_sampling.ipynb).
     """
     log_ratio = _log_ratio(log_p_target, log_p_behaviour)
     if log_ratio.ndim < 1:
-        raise ValueError(
-            "log_p_target: expected shape (..., H) with a time axis, got a scalar"
-        )
+        raise ValueError("log_p_target must have shape (..., H), with a time axis")
     return torch.exp(log_ratio.sum(-1))
 
 
@@ -193,12 +148,11 @@ def weighted_is_estimate(weights: torch.Tensor, values: torch.Tensor) -> torch.T
     w, f = _check_weights_values(weights, values)
     if not torch.isfinite(w).all():
         raise ValueError(
-            "weights: contains inf; compute them in log space and subtract the max"
+            "weights must be finite, got inf; compute them in log space and subtract the max"
         )
-    total = w.sum()
-    if not total > 0:
+    if not w.sum() > 0:
         raise ValueError(
-            "weights: all weights are zero, the self-normalised estimate is 0 / 0"
+            "weights must not all be zero: the self-normalised estimate would be 0 / 0"
         )
     # divide by the largest weight first: the ratio is unchanged and huge weights cannot overflow
     w = w / w.max()
@@ -211,83 +165,49 @@ def per_decision_is(
     log_p_behaviour: torch.Tensor,
     gamma: float = 1.0,
 ) -> torch.Tensor:
-    r"""Per-decision importance-sampling return of each trajectory (Precup, Sutton, Singh, 2000).
+    """Per-decision importance-sampling return of each trajectory (Precup et al., 2000).
 
-    .. math:: \hat G^{\mathrm{PD}}(\tau) = \sum_{t=0}^{H-1} \gamma^t\, W_{0:t}\, r_t, \qquad
-              W_{0:t} = \prod_{k=0}^{t} \frac{\pi_{\theta'}(a_k \mid s_k)}{\pi_\theta(a_k \mid s_k)}
+        G_PD(τ) = Σ_t γ^t W_{0:t} r_t,   W_{0:t} = Π_{k<=t} π_θ'(a_k|s_k) / π_θ(a_k|s_k)
 
-    Each reward is weighted only by the ratios of the actions taken up to its own step: the
-    ratios of later actions have expectation 1 given the past, so dropping them keeps the
-    estimate of ``J(θ') = E_θ'[Σ_t γ^t r_t]`` unbiased, and usually lowers its variance. The
-    ordinary (trajectory-level) estimate weights every reward by ``W_{0:H-1}``.
-
-    Parameters
-    ----------
-    rewards : torch.Tensor, shape (M, H)
-        ``r_t`` of ``M`` trajectories collected by the behaviour policy.
-    log_p_target, log_p_behaviour : torch.Tensor, shape (M, H)
-        ``log π_θ'(a_t|s_t)`` and ``log π_θ(a_t|s_t)`` at every step.
-    gamma : float
-        Discount factor in [0, 1].
-
-    Returns
-    -------
-    torch.Tensor, shape (M,)
-        One estimate per trajectory; their mean estimates ``J(θ')``, their spread its variance.
-
-    See chapter 5 of the book (book/05_importance_sampling.ipynb).
+    Each reward is weighted only by the ratios up to its own step: still unbiased for
+    J(θ'), usually with less variance. rewards, log_p_target, log_p_behaviour: (M, H).
+    Returns (M,). See chapter 5 (book/05_importance_sampling.ipynb).
     """
-    gamma = float(gamma)
-    if not 0.0 <= gamma <= 1.0:  # also rejects NaN
-        raise ValueError(f"gamma: expected a discount factor in [0, 1], got {gamma}")
-    log_ratio = _log_ratio(log_p_target, log_p_behaviour)
-    r = _as_tensor(rewards, "rewards")
-    if log_ratio.ndim != 2:
-        raise ValueError(
-            f"log_p_target: expected shape (M, H), got {tuple(log_ratio.shape)}"
-        )
-    if r.shape != log_ratio.shape:
-        raise ValueError(
-            f"rewards: expected the shape of the log-probabilities {tuple(log_ratio.shape)}, "
-            f"got {tuple(r.shape)}"
-        )
+    r, log_ratio, gamma = _check_per_decision_args(
+        rewards, log_p_target, log_p_behaviour, gamma
+    )
     # W_{0:t}: ratios of steps 0..t, in log space
     cumulative = torch.exp(log_ratio.cumsum(-1))
     discounts = gamma ** torch.arange(r.shape[1], dtype=r.dtype)
     return (discounts * cumulative * r).sum(-1)
 
 
-def ess(weights: torch.Tensor) -> float:
-    r"""Kish's effective sample size of a set of importance weights.
-
-    .. math:: \mathrm{ESS} = \frac{\big(\sum_i w_i\big)^2}{\sum_i w_i^2}
-
-    It lies between 1 (one weight dominates all others) and ``M`` (all weights equal), and does
-    not change when every weight is multiplied by the same factor. For weights of mean 1 and
-    large ``M`` it is close to ``M / E_q[w²] = M / (1 + χ²(p‖q))`` (Owen, 2013, ch. 9). It is a
-    rule of thumb computed from the weights alone: it does not depend on the function being
-    averaged, so it cannot say how noisy a particular estimate is.
-
-    Parameters
-    ----------
-    weights : torch.Tensor, shape (M,)
-        Non-negative, finite, not all zero.
-
-    Returns
-    -------
-    float
-
-    See chapter 5 of the book (book/05_importance_sampling.ipynb).
-    """
-    w = _as_tensor(weights, "weights").detach().to(torch.float64)
-    if w.ndim != 1 or w.numel() == 0:
+def _check_per_decision_args(rewards, log_p_target, log_p_behaviour, gamma):
+    """Check the arguments of :func:`per_decision_is`; return rewards, log-ratios, gamma."""
+    gamma = validate.unit_interval("gamma", gamma)
+    log_ratio = _log_ratio(log_p_target, log_p_behaviour)
+    r = validate.finite("rewards", _as_tensor(rewards, "rewards"))
+    if log_ratio.ndim != 2:
         raise ValueError(
-            f"weights: expected shape (M,) with M >= 1, got {tuple(w.shape)}"
+            f"log_p_target must have shape (M, H), got {tuple(log_ratio.shape)}"
         )
-    if not torch.isfinite(w).all() or (w < 0).any():
-        raise ValueError("weights: expected finite, non-negative weights")
+    validate.same_shape("rewards", r, "log_p_target", log_ratio)
+    return r, log_ratio, gamma
+
+
+def ess(weights: torch.Tensor) -> float:
+    """Kish's effective sample size of importance weights, between 1 and M.
+
+        ESS = (Σ_i w_i)² / Σ_i w_i²
+
+    Unchanged when every weight is scaled; about M / E_q[w²] for weights of mean 1
+    (Owen, 2013). weights: (M,), non-negative, finite, not all zero. Returns a float.
+    See chapter 5 (book/05_importance_sampling.ipynb).
+    """
+    w = _weights(weights).detach().to(torch.float64)
+    validate.finite("weights", w)
     if not w.max() > 0:
-        raise ValueError("weights: all weights are zero")
+        raise ValueError("weights must not all be zero")
     w = w / w.max()  # scale-free; keeps w**2 from overflowing
     return (w.sum() ** 2 / (w**2).sum()).item()
 
@@ -295,20 +215,26 @@ def ess(weights: torch.Tensor) -> float:
 def _check_weights_values(
     weights: object, values: object
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    w = _as_tensor(weights, "weights")
+    w = _weights(weights)
     f = _as_tensor(values, "values")
-    if w.ndim != 1 or w.numel() == 0:
-        raise ValueError(
-            f"weights: expected shape (M,) with M >= 1, got {tuple(w.shape)}"
-        )
     if f.ndim < 1 or f.shape[0] != w.shape[0]:
         raise ValueError(
-            f"values: expected shape (M, ...) with M = {w.shape[0]} to match weights, "
+            f"values must have shape (M, ...) with M = {w.shape[0]} like weights, "
             f"got {tuple(f.shape)}"
         )
-    if (w < 0).any():
-        raise ValueError("weights: importance weights cannot be negative")
     return w, f
+
+
+def _weights(weights: object) -> torch.Tensor:
+    """Importance weights: a non-empty (M,) tensor of non-negative numbers."""
+    w = _as_tensor(weights, "weights")
+    if w.ndim != 1 or w.numel() == 0:
+        raise ValueError(
+            f"weights must have shape (M,) with M >= 1, got {tuple(w.shape)}"
+        )
+    if (w < 0).any():
+        raise ValueError("weights must be non-negative, got a negative weight")
+    return w
 
 
 def _expand(w: torch.Tensor, f: torch.Tensor) -> torch.Tensor:

@@ -2,72 +2,66 @@
 
 from __future__ import annotations
 
-import numbers
-
 import torch
 
+from rlbook import validate
 from rlbook.importance import importance_weights
+
+
+def check_batch(
+    mask: torch.Tensor | None = None, **tensors: torch.Tensor
+) -> torch.Tensor | None:
+    """Check the tensors of a loss: real, non-empty, finite, all of one shape, and ``mask``.
+
+    The first keyword sets the shape; ``mask`` (optional) must be a bool tensor of that shape
+    (or hold only 0 and 1) selecting at least one step. Returns ``mask`` as a bool tensor.
+    Raises TypeError or ValueError naming the bad argument.
+    """
+    (first, ref), *others = tensors.items()
+    for name, x in tensors.items():
+        validate.float_tensor(name, x, check_finite=True)
+        validate.same_shape(name, x, first, ref)
+    if mask is not None:
+        mask = validate.bool_tensor("mask", mask, like=(first, ref))
+        if not mask.any():
+            raise ValueError("mask must select at least one step, got none")
+    return mask
 
 
 def _masked_mean(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     if mask is None:
         return x.mean()
-    if mask.shape != x.shape:
-        raise ValueError(
-            f"mask must have shape {tuple(x.shape)}, got {tuple(mask.shape)}"
-        )
-    n = mask.sum()
-    if n == 0:
-        raise ValueError("mask selects no steps")
     # where, not multiply: an inf in a padding slot must not turn the mean into NaN
-    return torch.where(mask, x, torch.zeros_like(x)).sum() / n
+    return torch.where(mask, x, torch.zeros_like(x)).sum() / mask.sum()
 
 
 def pg_loss(
-    log_probs: torch.Tensor, weights: torch.Tensor, mask: torch.Tensor | None = None
+    log_probs: torch.Tensor,
+    weights: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    *,
+    check: bool = True,
 ) -> torch.Tensor:
-    """The policy-gradient "loss": minus the mean of log-probability times weight.
+    """The policy-gradient "loss", whose gradient is minus the sample policy gradient.
 
-    .. math:: L(\\theta) = -\\frac{1}{|\\mathcal D|} \\sum_{(s_t, a_t) \\in \\mathcal D}
-              \\log\\pi_\\theta(a_t \\mid s_t)\\, w_t,
-       \\qquad -\\nabla_\\theta L(\\theta) = \\hat g
+        L(θ) = -mean_t log π_θ(a_t|s_t) w_t,   -∇L(θ) = ĝ
 
-    Its gradient is the sample policy gradient :math:`\\hat g`; its *value* means nothing
-    (it is not the expected return, and going down does not mean the policy improved).
-
-    Parameters
-    ----------
-    log_probs : Tensor, (T, N) or (B,)
-        :math:`\\log\\pi_\\theta(a_t|s_t)`, with gradient.
-    weights : Tensor, same shape
-        Returns, reward-to-go or advantages; treated as constants (detached).
-    mask : bool Tensor, same shape, optional
-        Steps to include (``Rollout.mask``); the mean is over these.
-
-    Notes
-    -----
-    Dividing by the number of steps rather than the number of episodes scales the gradient by
-    one over the batch's mean episode length: a random factor that changes with the policy, not
-    a constant. With Adam it hardly matters, since Adam's step does not depend on the scale of
-    the gradient. See chapter 1 of the book (book/01_policy_gradient.ipynb).
+    log_probs (with gradient), weights (constants) and mask: (T, N) or (B,); the mean is
+    over the steps where mask is True. Its value means nothing, only its gradient.
+    See chapter 1 (book/01_policy_gradient.ipynb).
     """
-    if not isinstance(log_probs, torch.Tensor) or not isinstance(weights, torch.Tensor):
-        raise TypeError("log_probs and weights must be torch tensors")
-    if log_probs.shape != weights.shape:
-        raise ValueError(
-            f"weights must have the shape of log_probs {tuple(log_probs.shape)}, "
-            f"got {tuple(weights.shape)}"
-        )
-    if torch.isnan(weights).any():
-        raise ValueError("weights contain NaN")
-    if torch.isnan(log_probs).any():
-        raise ValueError("log_probs contain NaN")
+    if check:
+        mask = check_batch(mask, log_probs=log_probs, weights=weights)
     # the weights are data, not functions of theta: no gradient may flow into them
     return -_masked_mean(log_probs * weights.detach(), mask)
 
 
 def value_loss(
-    values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor | None = None
+    values: torch.Tensor,
+    returns: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    *,
+    check: bool = True,
 ) -> torch.Tensor:
     """Mean squared error of a value function against its regression targets.
 
@@ -80,32 +74,17 @@ def value_loss(
     returns : Tensor, same shape
         Targets (reward-to-go, or GAE returns); treated as constants.
     mask : bool Tensor, same shape, optional
+    check : bool
+        False skips the input checks, for a loop that checked the whole batch once.
 
     Notes
     -----
-    See chapter 4 of the book (book/04_reinforce.ipynb).
+    Not named in the book; :func:`train_reinforce` (chapter 4) and :func:`train_ppo`
+    (chapter 6) minimise it.
     """
-    if values.shape != returns.shape:
-        raise ValueError(
-            f"returns must have the shape of values {tuple(values.shape)}, "
-            f"got {tuple(returns.shape)}"
-        )
-    if torch.isnan(returns).any():
-        raise ValueError("returns contain NaN")
+    if check:
+        mask = check_batch(mask, values=values, returns=returns)
     return 0.5 * _masked_mean((values - returns.detach()) ** 2, mask)
-
-
-def _check_log_probs(new_log_probs: torch.Tensor, old_log_probs: torch.Tensor) -> None:
-    for name, x in (("new_log_probs", new_log_probs), ("old_log_probs", old_log_probs)):
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-        if torch.isnan(x).any():
-            raise ValueError(f"{name} contain NaN")
-    if new_log_probs.shape != old_log_probs.shape:
-        raise ValueError(
-            f"old_log_probs must have the shape of new_log_probs {tuple(new_log_probs.shape)}, "
-            f"got {tuple(old_log_probs.shape)}"
-        )
 
 
 def importance_ratio(
@@ -130,10 +109,23 @@ def importance_ratio(
 
     Notes
     -----
-    See chapter 6 of the book (book/06_ppo.ipynb).
+    Not named in the book; chapter 6 writes the ratio inline.
     """
-    _check_log_probs(new_log_probs, old_log_probs)
+    check_batch(new_log_probs=new_log_probs, old_log_probs=old_log_probs)
     return importance_weights(new_log_probs, old_log_probs.detach())
+
+
+def check_clip_args(
+    new_log_probs, old_log_probs, advantages, clip_coef, mask
+) -> tuple[float, torch.Tensor | None]:
+    """Check the arguments of :func:`ppo_clip_loss`; return ``clip_coef`` and ``mask``."""
+    mask = check_batch(
+        mask,
+        new_log_probs=new_log_probs,
+        old_log_probs=old_log_probs,
+        advantages=advantages,
+    )
+    return validate.positive("clip_coef", clip_coef, allow_inf=True), mask
 
 
 def ppo_clip_loss(
@@ -142,62 +134,23 @@ def ppo_clip_loss(
     advantages: torch.Tensor,
     clip_coef: float = 0.2,
     mask: torch.Tensor | None = None,
+    *,
+    check: bool = True,
 ) -> torch.Tensor:
-    """PPO's clipped loss :math:`-L^\\text{CLIP}` (Schulman et al., 2017), to minimise.
+    """PPO's clipped loss -L^CLIP (Schulman et al., 2017), to minimise.
 
-    .. math:: L^\\text{CLIP}(\\theta) = \\mathrm{mean}_t \\min\\big(\\rho_t(\\theta) \\hat A_t,\\;
-              \\mathrm{clip}(\\rho_t(\\theta), 1 - \\epsilon, 1 + \\epsilon)\\, \\hat A_t\\big)
+        ρ_t = exp(log π_θ(a_t|s_t) - log π_old(a_t|s_t))
+        L^CLIP(θ) = mean_t min(ρ_t A_t, clip(ρ_t, 1 - ε, 1 + ε) A_t)
 
-    is the objective PPO maximises; this function returns its negative. The minimum makes
-    :math:`L^\\text{CLIP}` a pessimistic bound on the unclipped surrogate
-    :math:`\\rho_t \\hat A_t`: once the ratio has moved past :math:`1 + \\epsilon` on an action
-    with positive advantage (or below :math:`1 - \\epsilon` on one with negative advantage), that
-    sample's term is constant and its gradient is exactly zero. Moves that make the objective
-    worse are never clipped. At :math:`\\rho = 1` (the first minibatch of an update) the gradient
-    of :math:`L^\\text{CLIP}` is the policy-gradient estimate with the advantages as weights,
-    :math:`\\mathrm{mean}_t \\nabla\\log\\pi_\\theta(a_t|s_t) \\hat A_t`, and this loss's gradient
-    is its negative.
-
-    Parameters
-    ----------
-    new_log_probs : Tensor, (B,) or (T, N)
-        :math:`\\log\\pi_\\theta(a_t|s_t)`, with gradient.
-    old_log_probs : Tensor, same shape
-        Log-probabilities at collection time; constants.
-    advantages : Tensor, same shape
-        :math:`\\hat A_t`, e.g. from :func:`rlbook.returns.gae`; constants.
-    clip_coef : float
-        :math:`\\epsilon > 0`. ``math.inf`` removes the clip: the loss is then minus the plain
-        surrogate, :math:`-\\mathrm{mean}_t\\, \\rho_t \\hat A_t` (the ablation of chapter 6).
-    mask : bool Tensor, same shape, optional
-        Steps to include.
-
-    Returns
-    -------
-    Tensor, scalar
-
-    Notes
-    -----
-    See chapter 6 of the book (book/06_ppo.ipynb).
+    Tensors (B,) or (T, N): new_log_probs with gradient, old_log_probs and advantages
+    constants. clip_coef = ε > 0 (math.inf: no clip). check=False skips the checks.
+    See chapter 6 (book/06_ppo.ipynb).
     """
-    ratio = importance_ratio(new_log_probs, old_log_probs)
-    if not isinstance(advantages, torch.Tensor):
-        raise TypeError(
-            f"advantages must be a torch.Tensor, got {type(advantages).__name__}"
+    if check:
+        clip_coef, mask = check_clip_args(
+            new_log_probs, old_log_probs, advantages, clip_coef, mask
         )
-    if advantages.shape != ratio.shape:
-        raise ValueError(
-            f"advantages must have the shape of new_log_probs {tuple(ratio.shape)}, "
-            f"got {tuple(advantages.shape)}"
-        )
-    if torch.isnan(advantages).any():
-        raise ValueError("advantages contain NaN")
-    is_number = isinstance(clip_coef, numbers.Real) and not isinstance(clip_coef, bool)
-    if not (is_number and clip_coef > 0):  # NaN fails too
-        raise ValueError(
-            f"clip_coef must be a positive number (or math.inf), got {clip_coef!r}"
-        )
-    clip_coef = float(clip_coef)
+    ratio = torch.exp(new_log_probs - old_log_probs.detach())
     advantages = advantages.detach()
     unclipped = ratio * advantages
     clipped = torch.clamp(ratio, 1.0 - clip_coef, 1.0 + clip_coef) * advantages
@@ -209,27 +162,15 @@ def approx_kl(
     old_log_probs: torch.Tensor,
     mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """An estimate of :math:`\\mathrm{KL}(\\pi_{\\theta_\\text{old}} \\,\\|\\, \\pi_\\theta)` from the batch.
+    """An estimate of KL(π_old || π_θ) from the batch, without gradient.
 
-    .. math:: \\widehat{\\mathrm{KL}} = \\mathrm{mean}_t \\big((\\rho_t - 1) - \\log\\rho_t\\big)
+        KL ≈ mean_t ((ρ_t - 1) - log ρ_t),  ρ_t = π_θ(a_t|s_t) / π_old(a_t|s_t)
 
-    With actions drawn from the old policy, :math:`\\mathbb E[\\rho_t] = 1`, so this has the
-    expectation of :math:`-\\log\\rho_t` (the KL divergence), yet each term is
-    :math:`\\ge 0` (since :math:`\\log x \\le x - 1`) and its variance is low. PPO
-    implementations log it to see how far an update moved the policy, and may stop the
-    update's epochs early when it exceeds a target. No gradient.
-
-    Parameters
-    ----------
-    new_log_probs, old_log_probs : Tensor, same shape
-    mask : bool Tensor, same shape, optional
-
-    Notes
-    -----
-    The estimator is the "k3" of Schulman's note "Approximating KL divergence" (2020), used by
-    CleanRL's PPO (Huang et al., 2022). See chapter 6 of the book (book/06_ppo.ipynb).
+    Each term is >= 0 and the estimate is unbiased for actions drawn from π_old
+    (Schulman's "k3", as in CleanRL). Tensors of one shape.
+    See chapter 6 (book/06_ppo.ipynb).
     """
-    _check_log_probs(new_log_probs, old_log_probs)
+    mask = check_batch(mask, new_log_probs=new_log_probs, old_log_probs=old_log_probs)
     with torch.no_grad():
         log_ratio = new_log_probs - old_log_probs
         return _masked_mean(torch.expm1(log_ratio) - log_ratio, mask)
@@ -251,6 +192,9 @@ def clip_fraction(
     -----
     See chapter 6 of the book (book/06_ppo.ipynb).
     """
+    clip_coef, mask = check_clip_args(
+        new_log_probs, old_log_probs, old_log_probs, clip_coef, mask
+    )
     with torch.no_grad():
-        ratio = importance_ratio(new_log_probs, old_log_probs)
+        ratio = torch.exp(new_log_probs - old_log_probs)
         return _masked_mean(((ratio - 1.0).abs() > clip_coef).to(ratio.dtype), mask)

@@ -7,7 +7,6 @@ the rest of the library never needs to know which kind of policy it holds.
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 
 import gymnasium as gym
@@ -15,10 +14,7 @@ import torch
 from torch import nn
 from torch.distributions import Categorical, Independent, Normal
 
-
-def _is_int(value) -> bool:
-    # NumPy integers count: gymnasium's Discrete(n).n is one
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+from rlbook import validate
 
 
 def mlp(
@@ -43,14 +39,11 @@ def mlp(
 
     Notes
     -----
-    See chapter 1 of the book (book/01_policy_gradient.ipynb).
+    Not named in the book; every network of this module is one.
     """
-    sizes = list(sizes)
-    if len(sizes) < 2 or any(not _is_int(s) or s < 1 for s in sizes):
-        raise ValueError(
-            f"sizes must list at least two positive integers, got {sizes!r}"
-        )
-    sizes = [int(s) for s in sizes]
+    sizes = validate.layer_sizes("sizes", sizes)
+    if len(sizes) < 2:
+        raise ValueError(f"sizes must list at least two layer widths, got {sizes!r}")
     layers: list[nn.Module] = []
     for i in range(len(sizes) - 1):
         layers.append(nn.Linear(sizes[i], sizes[i + 1]))
@@ -62,12 +55,13 @@ def mlp(
 
 
 def _check_obs(obs: torch.Tensor, obs_dim: int, net: nn.Module) -> torch.Tensor:
-    """``obs`` as a tensor on ``net``'s device (NumPy and CPU tensors are moved there)."""
-    dev = next(net.parameters()).device
+    """``obs`` as a tensor of ``net``'s dtype on its device (NumPy arrays, float64 and CPU
+    tensors are converted)."""
+    weight = next(net.parameters())
     if not isinstance(obs, torch.Tensor):
-        obs = torch.as_tensor(obs, dtype=torch.float32, device=dev)
-    elif obs.device != dev:
-        obs = obs.to(dev)
+        obs = torch.from_numpy(validate.float_array("obs", obs, nonempty=False))
+    if obs.device != weight.device or obs.dtype != weight.dtype:
+        obs = obs.to(weight.device, weight.dtype)
     if obs.shape[-1:] != (obs_dim,):
         raise ValueError(
             f"obs must have last dimension {obs_dim}, got shape {tuple(obs.shape)}"
@@ -98,10 +92,10 @@ class CategoricalPolicy(nn.Module):
 
     def __init__(self, obs_dim: int, n_actions: int, hidden: Sequence[int] = (64, 64)):
         super().__init__()
-        if not _is_int(n_actions) or n_actions < 2:
-            raise ValueError(f"n_actions must be an integer >= 2, got {n_actions!r}")
-        n_actions = int(n_actions)
-        self.obs_dim, self.n_actions = obs_dim, n_actions
+        n_actions = validate.integer("n_actions", n_actions, low=2)
+        self.obs_dim = validate.positive_int("obs_dim", obs_dim)
+        self.n_actions = n_actions
+        hidden = validate.layer_sizes("hidden", hidden, allow_empty=True)
         self.logits_net = mlp([obs_dim, *hidden, n_actions])
 
     def dist(self, obs: torch.Tensor) -> Categorical:
@@ -114,31 +108,13 @@ class CategoricalPolicy(nn.Module):
 
 
 class GaussianPolicy(nn.Module):
-    """A diagonal Gaussian policy: :math:`a \\sim \\mathcal N(\\mu_\\theta(s), \\mathrm{diag}(\\sigma^2))`.
+    """A diagonal Gaussian policy: a ~ N(μ_θ(s), diag(σ²)), σ = exp(log_std).
 
-    The mean comes from an MLP; the log standard deviation is a state-independent parameter
-    vector, as in most policy-gradient implementations (Schulman et al., 2017).
-
-    Parameters
-    ----------
-    obs_dim : int
-        Length of the observation vector.
-    act_dim : int
-        Number of action dimensions.
-    hidden : sequence of int
-        Hidden-layer widths of the mean network.
-    log_std_init : float
-        Initial :math:`\\log\\sigma` for every action dimension; the default -0.5 gives
-        :math:`\\sigma = e^{-0.5} \\approx 0.61`, about a third of the width of an action
-        range of [-1, 1], so early actions explore without saturating the clip.
-
-    Notes
-    -----
-    ``dist`` returns ``Independent(Normal, 1)`` so that ``log_prob`` sums over action dimensions
-    and has the batch shape ``(...)``, like the categorical policy's. Actions are sampled
-    unbounded; the rollout clips them to the action space only when sending them to the
-    environment, so the stored log-probabilities belong to the sampled actions.
-    See chapter 4.1 of the book (book/04b_harder_tasks.ipynb).
+    The mean comes from an MLP; log_std is a state-independent parameter vector, as in
+    most policy-gradient code (Schulman et al., 2017); log_std_init = -0.5 gives
+    σ ≈ 0.61, a third of an action range [-1, 1]. dist(obs) is Independent(Normal, 1):
+    log_prob sums over the action dimensions. Actions are sampled unbounded; the rollout
+    clips only what the environment sees. See chapter 4.1 (book/04b_harder_tasks.ipynb).
     """
 
     action_kind = "continuous"
@@ -151,15 +127,15 @@ class GaussianPolicy(nn.Module):
         log_std_init: float = -0.5,
     ):
         super().__init__()
-        if not _is_int(act_dim) or act_dim < 1:
-            raise ValueError(f"act_dim must be a positive integer, got {act_dim!r}")
-        act_dim = int(act_dim)
-        self.obs_dim, self.act_dim = obs_dim, act_dim
+        act_dim = validate.positive_int("act_dim", act_dim)
+        self.obs_dim, self.act_dim = validate.positive_int("obs_dim", obs_dim), act_dim
+        hidden = validate.layer_sizes("hidden", hidden, allow_empty=True)
+        log_std_init = validate.number("log_std_init", log_std_init)
         self.mu_net = mlp([obs_dim, *hidden, act_dim])
         self.log_std = nn.Parameter(torch.full((act_dim,), float(log_std_init)))
 
     def dist(self, obs: torch.Tensor) -> Independent:
-        """The action distribution at ``obs``; batch shape ``(...)``, event shape ``(act_dim,)``."""
+        """π_θ(·|obs): batch shape (...), event shape (act_dim,)."""
         obs = _check_obs(obs, self.obs_dim, self.mu_net)
         mu = self.mu_net(obs)
         return Independent(Normal(mu, self.log_std.exp(), validate_args=False), 1)
@@ -178,7 +154,8 @@ class ValueNet(nn.Module):
 
     def __init__(self, obs_dim: int, hidden: Sequence[int] = (64, 64)):
         super().__init__()
-        self.obs_dim = obs_dim
+        self.obs_dim = validate.positive_int("obs_dim", obs_dim)
+        hidden = validate.layer_sizes("hidden", hidden, allow_empty=True)
         self.v_net = mlp([obs_dim, *hidden, 1])
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:

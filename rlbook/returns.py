@@ -2,81 +2,58 @@
 
 All functions take rewards shaped ``(T, N)`` (time first, one column per environment) and a
 boolean ``dones`` of the same shape that is True at the last step of an episode. Sums never
-cross an episode boundary.
+cross an episode boundary. Integer rewards are promoted to floating point; NaN or infinite
+rewards are refused (an infinite reward would turn the returns of finished episodes into NaN).
+
+Generalized advantage estimation (:func:`gae`, Schulman et al., 2016) sums the TD errors
+:math:`\\delta_{t+k}` with weights :math:`(\\gamma\\lambda)^k` to the end of the episode or of
+the rollout. Its two limits: :math:`\\lambda = 0` gives the one-step TD error
+:math:`\\hat A_t = \\delta_t` (low variance, biased wherever :math:`V` is wrong);
+:math:`\\lambda = 1` gives the Monte-Carlo return minus the baseline (unbiased for any
+:math:`V`, high variance). Its ``returns`` :math:`\\hat A_t + V(s_t)` are the
+:math:`\\lambda`-returns, the value function's regression targets. A time limit that cuts an
+episode is not a terminal state: the recursion stops there, but :math:`\\delta_t` still
+bootstraps from the value of the state the agent was cut off in (Pardo et al., 2018). Treating
+a truncation as a termination, the common bug, tells the value function that the last state of
+every timed-out episode is worth nothing.
 """
 
 from __future__ import annotations
 
-import math
-import numbers
-
-import numpy as np
 import torch
 
+from rlbook import validate
 
-def _check_rewards_dones(
+
+def check_rewards(
     rewards: torch.Tensor, dones: torch.Tensor, gamma: float
-) -> None:
-    if not isinstance(rewards, torch.Tensor):
-        raise TypeError(f"rewards must be a torch.Tensor, got {type(rewards).__name__}")
-    if not isinstance(dones, torch.Tensor):
-        raise TypeError(f"dones must be a torch.Tensor, got {type(dones).__name__}")
-    if rewards.ndim != 2:
-        raise ValueError(
-            f"rewards must be shaped (T, N), got shape {tuple(rewards.shape)}"
-        )
-    if rewards.numel() == 0:
-        raise ValueError(f"rewards must not be empty, got shape {tuple(rewards.shape)}")
-    if dones.shape != rewards.shape:
-        raise ValueError(
-            f"dones must have the shape of rewards {tuple(rewards.shape)}, got {tuple(dones.shape)}"
-        )
-    if torch.isnan(rewards).any():
-        raise ValueError("rewards contain NaN")
-    is_scalar_tensor = isinstance(gamma, torch.Tensor | np.ndarray) and gamma.ndim == 0
-    if isinstance(gamma, bool) or not (
-        isinstance(gamma, numbers.Real) or is_scalar_tensor
-    ):
-        raise ValueError(f"gamma must be a number in [0, 1], got {gamma!r}")
-    value = float(gamma)
-    if math.isnan(value) or not 0.0 <= value <= 1.0:
-        raise ValueError(f"gamma must be in [0, 1], got {gamma!r}")
+) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Check a ``(T, N)`` batch of rewards and episode ends and a discount factor.
+
+    Returns ``(rewards, dones, gamma)`` as a finite floating-point tensor (integers promoted),
+    a bool tensor and a float; raises TypeError or ValueError naming the bad argument.
+    """
+    rewards = validate.float_tensor("rewards", rewards, ndim=2, check_finite=True)
+    dones = validate.bool_tensor("dones", dones, like=("rewards", rewards))
+    return rewards, dones, validate.unit_interval("gamma", gamma)
 
 
 def reward_to_go(
     rewards: torch.Tensor, dones: torch.Tensor, gamma: float = 1.0
 ) -> torch.Tensor:
-    """Reward-to-go: the (discounted) sum of rewards from each step to the end of its episode.
+    """Reward-to-go: the discounted rewards from each step to the end of its episode.
 
-    .. math:: \\hat G_t = \\sum_{k=t}^{T_\\text{end}} \\gamma^{k-t} r_k
-              = r_t + \\gamma (1 - d_t) \\hat G_{t+1}
+        G_t = r_t + γ (1 - done_t) G_{t+1},  G_T = 0
 
-    Parameters
-    ----------
-    rewards : Tensor, (T, N)
-    dones : bool Tensor, (T, N)
-        True at the last step of an episode (terminated or truncated).
-    gamma : float in [0, 1]
-        Discount factor; 1 gives the undiscounted reward-to-go.
-
-    Returns
-    -------
-    Tensor, (T, N)
-        For an episode still running at ``T - 1`` the sum stops at the end of the rollout;
-        such steps need a bootstrap or a mask.
-
-    Notes
-    -----
-    Weighting :math:`\\nabla\\log\\pi(a_t|s_t)` by :math:`\\hat G_t` instead of the whole return
-    drops rewards that came before :math:`a_t`, which it cannot have caused.
-    See chapter 3 of the book (book/03_reward_to_go.ipynb).
+    rewards, dones: (T, N), dones True at the last step of an episode. Returns (T, N);
+    an episode still running at T - 1 is summed to the end of the rollout.
+    See chapter 3 (book/03_reward_to_go.ipynb).
     """
-    _check_rewards_dones(rewards, dones, gamma)
-    gamma = float(gamma)
-    not_done = (~dones.bool()).to(rewards.dtype)
+    rewards, dones, gamma = check_rewards(rewards, dones, gamma)
+    not_done = (~dones).to(rewards.dtype)
     out = torch.empty_like(rewards)
     running = torch.zeros_like(rewards[0])
-    for t in range(rewards.shape[0] - 1, -1, -1):
+    for t in reversed(range(rewards.shape[0])):
         running = rewards[t] + gamma * not_done[t] * running
         out[t] = running
     return out
@@ -116,51 +93,53 @@ def discounted_returns(
     See chapter 1 of the book (book/01_policy_gradient.ipynb).
     """
     to_go = reward_to_go(rewards, dones, gamma)
-    if mask is not None and mask.shape != rewards.shape:
-        raise ValueError(
-            f"mask must have the shape of rewards {tuple(rewards.shape)}, got {tuple(mask.shape)}"
-        )
+    dones = validate.bool_tensor("dones", dones)
+    if mask is not None:
+        mask = validate.bool_tensor("mask", mask, like=("rewards", to_go))
     # an episode starts at t = 0, after a done, and after a padding slot
     starts = torch.zeros_like(dones, dtype=torch.bool)
     starts[0] = True
-    starts[1:] = dones[:-1].bool()
+    starts[1:] = dones[:-1]
     if mask is not None:
-        starts[1:] |= ~mask[:-1].bool()
+        starts[1:] |= ~mask[:-1]
     out = torch.empty_like(to_go)
     current = to_go[0]
-    for t in range(rewards.shape[0]):
+    for t in range(to_go.shape[0]):
         current = torch.where(starts[t], to_go[t], current)
         out[t] = current
     return out
 
 
 def normalize(
-    x: torch.Tensor, mask: torch.Tensor | None = None, eps: float = 1e-8
+    x: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    eps: float = 1e-8,
+    *,
+    check: bool = True,
 ) -> torch.Tensor:
     """Shift and scale ``x`` to mean 0 and standard deviation 1 over the entries where ``mask``.
 
     .. math:: \\tilde x = (x - \\bar x) / (\\mathrm{std}(x) + \\epsilon)
 
     Safe for constant inputs (all-equal weights give zeros, not NaN) and for a single entry.
-    Entries outside ``mask`` are returned as 0.
+    Entries outside ``mask`` are returned as 0. ``check=False`` skips the input checks, for a
+    training loop that checked the whole batch once.
 
     Notes
     -----
     See chapter 4 of the book (book/04_reinforce.ipynb).
     """
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    if check:
+        x = validate.float_tensor("x", x, nonempty=False)
+        if mask is not None:
+            mask = validate.bool_tensor("mask", mask, like=("x", x))
     if mask is None:
         mask = torch.ones_like(x, dtype=torch.bool)
-    if mask.shape != x.shape:
-        raise ValueError(
-            f"mask must have the shape of x {tuple(x.shape)}, got {tuple(mask.shape)}"
-        )
     values = x[mask]
-    if values.numel() == 0:
-        raise ValueError("x has no entries where mask is True")
-    if torch.isnan(values).any():
-        raise ValueError("x contains NaN")
+    if check:
+        if values.numel() == 0:
+            raise ValueError("mask must select at least one entry of x, got none")
+        validate.finite("x", values)
     mean = values.mean()
     std = values.std(correction=0)
     # all-equal input: the mean's rounding error would be divided by a std that is itself only
@@ -209,32 +188,43 @@ def successor_values(
     -----
     See chapter 6 of the book (book/06_ppo.ipynb).
     """
-    for name, x in (
-        ("values", values),
-        ("final_values", final_values),
-        ("dones", dones),
-    ):
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if values.ndim != 2:
-        raise ValueError(
-            f"values must be shaped (T, N), got shape {tuple(values.shape)}"
-        )
-    if (
-        not isinstance(last_values, torch.Tensor)
-        or last_values.shape != values.shape[1:]
-    ):
-        raise ValueError(
-            f"last_values must be a tensor of shape {tuple(values.shape[1:])}, got "
-            f"{getattr(last_values, 'shape', type(last_values).__name__)}"
-        )
-    for name, x in (("final_values", final_values), ("dones", dones)):
-        if x.shape != values.shape:
-            raise ValueError(
-                f"{name} must have the shape of values {tuple(values.shape)}, got {tuple(x.shape)}"
-            )
+    values = validate.float_tensor("values", values, ndim=2)
+    last_values = validate.tensor("last_values", last_values)
+    validate.same_shape("last_values", last_values, "values[0]", values[0])
+    final_values = validate.tensor("final_values", final_values)
+    validate.same_shape("final_values", final_values, "values", values)
+    dones = validate.bool_tensor("dones", dones, like=("values", values))
     following = torch.cat([values[1:], last_values[None]])
-    return torch.where(dones.bool(), final_values, following)
+    return torch.where(dones, final_values, following)
+
+
+def check_gae_args(
+    rewards, values, next_values, terminated, truncated, gamma, gae_lambda, mask
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, float, float]:
+    """Check the arguments of :func:`gae`; raise TypeError or ValueError naming the bad one.
+
+    Returns ``(rewards, terminated, truncated, real, gamma, gae_lambda)``: float rewards, bool
+    flags, ``real`` the mask (all True when ``mask`` is None), and the two rates as floats.
+    Values must be finite where they are read: padding slots and the successors of terminal
+    states may hold anything.
+    """
+    rewards = validate.float_tensor("rewards", rewards, ndim=2, check_finite=True)
+    like = ("rewards", rewards)
+    terminated = validate.bool_tensor("terminated", terminated, like=like)
+    truncated = validate.bool_tensor("truncated", truncated, like=like)
+    real = torch.ones_like(terminated)
+    if mask is not None:
+        real = validate.bool_tensor("mask", mask, like=like)
+    for name, x, read in (
+        ("values", values, real),
+        ("next_values", next_values, real & ~terminated),
+    ):
+        validate.tensor(name, x)
+        validate.same_shape(name, x, "rewards", rewards)
+        validate.finite(name, x, where=read)
+    gamma = validate.unit_interval("gamma", gamma)
+    lam = validate.unit_interval("gae_lambda", gae_lambda)
+    return rewards, terminated, truncated, real, gamma, lam
 
 
 def gae(
@@ -247,109 +237,27 @@ def gae(
     gae_lambda: float = 0.95,
     mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Generalized advantage estimation (GAE) over a ``(T, N)`` rollout; returns advantages and returns.
+    """Generalized advantage estimation (Schulman et al., 2016) over a (T, N) rollout.
 
-    .. math::
-        \\delta_t &= r_t + \\gamma\\, (1 - \\text{terminated}_t)\\, V(s_{t+1}) - V(s_t), \\\\
-        \\hat A_t &= \\delta_t + \\gamma \\lambda\\, (1 - \\text{done}_t)\\, \\hat A_{t+1},
-        \\qquad \\hat A_T = 0, \\\\
-        \\hat R_t &= \\hat A_t + V(s_t),
+        δ_t = r_t + γ (1 - terminated_t) V(s_{t+1}) - V(s_t)
+        A_t = δ_t + γλ (1 - done_t) A_{t+1},  A_T = 0,  returns_t = A_t + V(s_t)
 
-    with :math:`\\text{done}_t = \\text{terminated}_t \\lor \\text{truncated}_t`.
-    :math:`\\hat A_t = \\sum_{k \\ge 0} (\\gamma\\lambda)^k \\delta_{t+k}`, summed to the end of
-    the episode or of the rollout, is an exponentially weighted average of the
-    :math:`k`-step advantage estimates (Schulman et al., 2016):
-
-    * :math:`\\lambda = 0` gives the one-step TD error :math:`\\hat A_t = \\delta_t`: low
-      variance, biased wherever :math:`V` is wrong;
-    * :math:`\\lambda = 1` gives the Monte-Carlo return minus the baseline,
-      :math:`\\hat A_t = \\sum_k \\gamma^k r_{t+k} - V(s_t)` (plus the discounted bootstrap
-      value where the sum is cut by a time limit or by the end of the rollout): unbiased for
-      any :math:`V`, high variance.
-
-    ``returns`` :math:`\\hat R_t` are the regression targets of the value function (the
-    :math:`\\lambda`-return).
-
-    Parameters
-    ----------
-    rewards : Tensor, (T, N)
-    values : Tensor, (T, N)
-        :math:`V(s_t)`.
-    next_values : Tensor, (T, N)
-        :math:`V(s_{t+1})`, the value of the state step ``t`` led to: the next observation,
-        the final observation where an episode ended (see :func:`successor_values`), and
-        ``V(rollout.next_obs)`` at ``t = T - 1``. Ignored where ``terminated``.
-    terminated : bool Tensor, (T, N)
-        The episode reached a terminal state: nothing follows, no bootstrap.
-    truncated : bool Tensor, (T, N)
-        A time limit cut the episode: the recursion stops, but :math:`\\delta_t` still
-        bootstraps from :math:`V(s_{t+1})`, the value of the state the agent was cut off in.
-    gamma : float in [0, 1]
-        Discount factor.
-    gae_lambda : float in [0, 1]
-        :math:`\\lambda`, the bias-variance knob.
-    mask : bool Tensor, (T, N), optional
-        ``Rollout.mask``; padding slots get advantage and return 0 and pass nothing on (a
-        padding slot always follows a finished episode, where the recursion is cut anyway).
-
-    Returns
-    -------
-    advantages, returns : Tensor, (T, N)
-
-    Notes
-    -----
-    Treating a truncation as a termination, the common bug, tells the value function that
-    the last state of every timed-out episode is worth nothing; Pardo et al. (2018) show that
-    bootstrapping from the final observation, as here, is the correct rule for time limits
-    that are not part of the task. The estimator and its recursion are from Schulman et al.,
-    "High-dimensional continuous control using generalized advantage estimation" (arXiv 2015,
-    ICLR 2016).
-    See chapter 6 of the book (book/06_ppo.ipynb).
+    All tensors (T, N). next_values[t] is V of the state step t led to (see
+    successor_values), so a truncated step still bootstraps. Padding (mask False): 0.
+    Returns (advantages, returns). See chapter 6 (book/06_ppo.ipynb).
     """
-    if not isinstance(rewards, torch.Tensor):
-        raise TypeError(f"rewards must be a torch.Tensor, got {type(rewards).__name__}")
-    for name, x in (
-        ("values", values),
-        ("next_values", next_values),
-        ("terminated", terminated),
-        ("truncated", truncated),
-        ("mask", mask),
-    ):
-        if x is None and name == "mask":
-            continue
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-        if x.shape != rewards.shape:
-            raise ValueError(
-                f"{name} must have the shape of rewards {tuple(rewards.shape)}, "
-                f"got {tuple(x.shape)}"
-            )
-    dones = terminated.bool() | truncated.bool()
-    _check_rewards_dones(rewards, dones, gamma)
-    is_number = isinstance(gae_lambda, numbers.Real) and not isinstance(
-        gae_lambda, bool
+    rewards, terminated, truncated, real, gamma, lam = check_gae_args(
+        rewards, values, next_values, terminated, truncated, gamma, gae_lambda, mask
     )
-    if not is_number or math.isnan(float(gae_lambda)) or not 0.0 <= gae_lambda <= 1.0:
-        raise ValueError(f"gae_lambda must be a number in [0, 1], got {gae_lambda!r}")
-    real = torch.ones_like(dones) if mask is None else mask.bool()
-    for name, x in (("values", values), ("next_values", next_values)):
-        # only the entries that are read: padding slots and terminal successors may hold junk
-        used = real if name == "values" else real & ~terminated.bool()
-        if torch.isnan(x[used]).any():
-            raise ValueError(f"{name} contain NaN")
-    gamma, lam = float(gamma), float(gae_lambda)
-    # where, not multiply: junk in an unused slot must not turn into NaN
-    bootstrap = torch.where(
-        terminated.bool(), torch.zeros_like(next_values), next_values
-    )
-    deltas = rewards + gamma * bootstrap - values
-    deltas = torch.where(real, deltas, torch.zeros_like(deltas))
-    # the recursion stops at the end of an episode, and a padding slot passes nothing back
-    carry_on = gamma * lam * (~dones & real).to(rewards.dtype)
+    # where, not multiply: a value never read may be junk, and 0 * junk can be NaN
+    bootstrap = torch.where(terminated, 0.0, next_values)
+    deltas = torch.where(real, rewards + gamma * bootstrap - values, 0.0)
+    # the recursion stops where an episode ended; a padding slot passes nothing back
+    carry_on = gamma * lam * (~(terminated | truncated) & real).to(rewards.dtype)
     advantages = torch.empty_like(rewards)
     running = torch.zeros_like(rewards[0])
-    for t in range(rewards.shape[0] - 1, -1, -1):
+    for t in reversed(range(rewards.shape[0])):
         running = deltas[t] + carry_on[t] * running
         advantages[t] = running
-    returns = torch.where(real, advantages + values, torch.zeros_like(values))
+    returns = torch.where(real, advantages + values, 0.0)
     return advantages, returns

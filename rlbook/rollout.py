@@ -26,6 +26,7 @@ from gymnasium.vector import AutoresetMode
 from torch import nn
 from torch.distributions import Categorical
 
+from rlbook import validate
 from rlbook.policies import CategoricalPolicy, check_policy_fits
 from rlbook.utils import offset
 
@@ -63,7 +64,7 @@ class Rollout:
 
     Notes
     -----
-    See chapter 1 of the book (book/01_policy_gradient.ipynb).
+    See chapter 6 of the book (book/06_ppo.ipynb).
     """
 
     obs: torch.Tensor
@@ -111,8 +112,7 @@ def make_envs(env_id: str, num_envs: int, **kwargs) -> gym.vector.VectorEnv:
     Environments with a NumPy-vectorized implementation (CartPole) use it; the rest run in a
     ``SyncVectorEnv`` with ``SAME_STEP`` autoreset. ``kwargs`` go to ``gym.make_vec``.
     """
-    if not isinstance(num_envs, int) or num_envs < 1:
-        raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+    num_envs = validate.positive_int("num_envs", num_envs)
     spec = gym.spec(env_id)
     if spec.vector_entry_point is not None:
         return gym.make_vec(
@@ -178,6 +178,17 @@ def _sample(
     return actions, log_p[rows, actions]
 
 
+def _check_finite(name: str, x: np.ndarray) -> None:
+    """Refuse NaN or infinite observations and rewards where they enter: from the env."""
+    bad = ~np.isfinite(x)
+    if bad.any():
+        t, i = np.argwhere(bad)[0][:2]
+        raise ValueError(
+            f"envs must return finite {name}, got {x[t, i]!r} at step {t} of environment "
+            f"{i}"
+        )
+
+
 @torch.no_grad()
 def collect(
     envs: gym.vector.VectorEnv,
@@ -225,12 +236,9 @@ def collect(
     the rollout); only finished episodes are looked at one by one.
     See chapter 1 of the book (book/01_policy_gradient.ipynb).
     """
-    if not isinstance(envs, gym.vector.VectorEnv):
-        raise TypeError(
-            f"envs must be a gymnasium VectorEnv, got {type(envs).__name__}"
-        )
-    if not isinstance(num_steps, int) or num_steps < 1:
-        raise ValueError(f"num_steps must be a positive integer, got {num_steps!r}")
+    validate.instance("envs", envs, gym.vector.VectorEnv)
+    num_steps = validate.positive_int("num_steps", num_steps)
+    validate.flag("complete_episodes", complete_episodes)
     space = envs.single_action_space
     check_policy_fits(policy, space)
     same_step = autoreset_mode(envs) is AutoresetMode.SAME_STEP
@@ -327,6 +335,10 @@ def collect(
         obs = next_obs
         t += 1
 
+    for name, key in (("observations", "obs"), ("rewards", "rewards")):
+        _check_finite(name, buf[key][:t])
+    _check_finite("observations", buf["final_obs"][:t])
+    _check_finite("observations", obs[None])
     # padding slots carry no reward and no episode end
     mask = buf["mask"][:t]
     for key in ("rewards", "terminated", "truncated"):
@@ -385,12 +397,9 @@ def evaluate(
 
     Notes
     -----
-    See chapter 1 of the book (book/01_policy_gradient.ipynb).
+    See chapter 4 of the book (book/04_reinforce.ipynb).
     """
-    if not isinstance(num_episodes, int) or num_episodes < 1:
-        raise ValueError(
-            f"num_episodes must be a positive integer, got {num_episodes!r}"
-        )
+    num_episodes = validate.positive_int("num_episodes", num_episodes)
     envs = make_envs(env_id, num_episodes, **make_kwargs)
     try:
         check_policy_fits(policy, envs.single_action_space)
@@ -410,6 +419,8 @@ def evaluate(
             obs, rewards, terminated, truncated, _ = envs.step(
                 _to_env_actions(actions, envs.single_action_space)
             )
+            _check_finite("observations", obs[None])
+            _check_finite("rewards", rewards[None])
             returns += rewards * running
             running &= ~(terminated | truncated)
     finally:
@@ -426,7 +437,7 @@ class Evaluator:
 
     Notes
     -----
-    See chapter 4 of the book (book/04_reinforce.ipynb).
+    See chapter 7 of the book (book/07_beyond_gradients.ipynb).
     """
 
     def __init__(
@@ -438,8 +449,8 @@ class Evaluator:
         deterministic: bool = True,
         seed: int = 12_345,
     ):
-        if not isinstance(every, int) or every < 1:
-            raise ValueError(f"every must be a positive integer, got {every!r}")
+        every = validate.positive_int("every", every)
+        num_episodes = validate.positive_int("num_episodes", num_episodes)
         self.env_id, self.every, self.num_episodes = env_id, every, num_episodes
         self.deterministic, self.seed = deterministic, seed
         self.next_at = every

@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image
 
 import rlbook.envs  # noqa: F401  (registers the rlbook/... ids, so they can be recorded by name)
+from rlbook import validate
 from rlbook.utils import offset
 
 __all__ = ["record_episode", "to_gif", "show_gif"]
@@ -102,10 +103,10 @@ def record_episode(
 
     See chapter 4 of the book (book/04_reinforce.ipynb).
     """
-    if int(every) != every or every < 1:
-        raise ValueError(f"every must be a positive integer, got {every!r}")
-    if int(max_steps) != max_steps or max_steps < 0:
-        raise ValueError(f"max_steps must be a non-negative integer, got {max_steps!r}")
+    every = validate.positive_int("every", every)
+    max_steps = validate.non_negative_int("max_steps", max_steps)
+    if not callable(policy_fn):
+        raise TypeError(f"policy_fn must be callable, got {type(policy_fn).__name__}")
     _headless_sdl()
     own_env = isinstance(env_or_id, str)
     env = gymnasium.make(env_or_id, render_mode="rgb_array") if own_env else env_or_id
@@ -116,20 +117,50 @@ def record_episode(
                 f"(got render_mode={env.render_mode!r})"
             )
         obs, _ = env.reset(seed=offset(seed))
-        frames = [np.asarray(env.render(), dtype=np.uint8)]
+        frames = [rgb_frame("env.render()", env.render())]
         t = 0
         for t in range(1, max_steps + 1):
             action = _to_env_action(policy_fn(obs), env.action_space)
             obs, _, terminated, truncated, _ = env.step(action)
             done = terminated or truncated or t == max_steps
             if t % every == 0 or done:
-                frames.append(np.asarray(env.render(), dtype=np.uint8))
+                frames.append(rgb_frame("env.render()", env.render()))
             if done:
                 break
         return frames
     finally:
         if own_env:
             env.close()
+
+
+def rgb_frame(name: str, image) -> np.ndarray:
+    """An ``(H, W, 3)`` uint8 RGB image from a uint8 array, or a float array in [0, 1].
+
+    Float images in [0, 1] (as matplotlib and many renderers make them) are scaled by 255;
+    a float image outside [0, 1] or with NaN is refused rather than guessed at.
+    """
+    a = np.asarray(image)
+    if a.ndim != 3 or a.shape[2] != 3:
+        raise ValueError(f"{name} must be an (H, W, 3) RGB image, got shape {a.shape}")
+    if a.dtype == np.uint8:
+        return a
+    if a.dtype.kind == "f":
+        if not (np.isfinite(a).all() and a.min() >= 0.0 and a.max() <= 1.0):
+            raise ValueError(
+                f"{name} must hold uint8 values or floats in [0, 1], got floats in "
+                f"[{np.nanmin(a)}, {np.nanmax(a)}]; convert 0-255 floats with "
+                ".astype(np.uint8)"
+            )
+        return np.round(a * 255.0).astype(np.uint8)
+    if a.dtype.kind in "iu":
+        if a.size and (a.min() < 0 or a.max() > 255):
+            raise ValueError(
+                f"{name} must hold values in [0, 255], got {a.dtype} beyond"
+            )
+        return a.astype(np.uint8)
+    raise TypeError(
+        f"{name} must be a uint8 image or floats in [0, 1], got dtype {a.dtype}"
+    )
 
 
 def to_gif(
@@ -170,24 +201,28 @@ def to_gif(
     bytes
         The GIF file; it starts with ``b"GIF89a"``.
 
-    See chapter 4 of the book (book/04_reinforce.ipynb).
+    Not named in the book; :func:`show_gif` (chapter 4) calls it.
     """
+    if isinstance(frames, np.ndarray) and frames.ndim == 4:
+        frames = list(frames)
+    if not isinstance(frames, Sequence) or isinstance(frames, str | bytes):
+        raise TypeError(f"frames must be a list of images, got {type(frames).__name__}")
     if len(frames) == 0:
-        raise ValueError("frames is empty: record at least one frame")
-    if int(every) != every or every < 1:
-        raise ValueError(f"every must be a positive integer, got {every!r}")
-    if not fps > 0:
-        raise ValueError(f"fps must be positive, got {fps!r}")
-    if not scale > 0:
-        raise ValueError(f"scale must be positive, got {scale!r}")
-    if not 2 <= colors <= 256:
+        raise ValueError("frames must hold at least one frame, got none")
+    every = validate.positive_int("every", every)
+    fps = validate.positive("fps", fps)
+    scale = validate.positive("scale", scale)
+    colors = validate.integer("colors", colors, low=2)
+    if colors > 256:
         raise ValueError(f"colors must be between 2 and 256, got {colors!r}")
-    arrays = [np.asarray(f) for f in frames[:: int(every)]]
+    arrays = [
+        rgb_frame(f"frames[{i}]", frames[i]) for i in range(0, len(frames), every)
+    ]
     shape = arrays[0].shape
     for i, a in enumerate(arrays):
-        if a.ndim != 3 or a.shape[2] != 3 or a.shape != shape:
+        if a.shape != shape:
             raise ValueError(
-                f"frames must all have shape (H, W, 3) like the first, {shape}; "
+                f"frames must all have the shape of the first, {shape}; "
                 f"frame {i * every} has shape {a.shape}"
             )
     h, w = shape[:2]

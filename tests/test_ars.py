@@ -162,7 +162,7 @@ def test_equal_returns_give_a_zero_step_not_nan():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        (dict(r_plus=np.zeros(3), r_minus=np.zeros(4)), "r_plus and r_minus"),
+        (dict(r_plus=np.zeros(3), r_minus=np.zeros(4)), "r_minus must have the shape"),
         (dict(deltas=np.zeros((4, 2))), "deltas"),
         (dict(deltas=np.zeros(3)), "deltas"),
         (dict(b=0), "b must"),
@@ -179,7 +179,7 @@ def test_update_rejects_bad_input(kwargs, match):
         step_size=1.0,
     )
     args.update(kwargs)
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises((TypeError, ValueError), match=match):
         ars_update(**args)
 
 
@@ -347,7 +347,7 @@ def test_observation_statistics_are_those_of_the_visited_states():
     ],
 )
 def test_config_errors_name_the_field(field, value):
-    with pytest.raises(ValueError, match=field):
+    with pytest.raises((TypeError, ValueError), match=field):
         ARSConfig(**{field: value})
 
 

@@ -315,15 +315,16 @@ def test_wrong_shape_is_reported() -> None:
         )
 
 
-def test_the_learner_gets_copies_of_tensor_inputs() -> None:
-    # a right answer that overwrites its input must not corrupt the grader's own comparison
+def test_an_in_place_edit_of_an_input_is_reported_with_a_hint() -> None:
+    # a right answer that overwrites its input would corrupt the caller's rollout
     def in_place(rewards, dones, gamma):
         out = reward_to_go(rewards, dones, gamma)
         rewards.zero_()
         dones.fill_(True)
         return out
 
-    assert check_reward_to_go(in_place, seed=0, n_random=10)
+    with pytest.raises(ExerciseError, match="changed its argument 'rewards' in place"):
+        check_reward_to_go(in_place, seed=0, n_random=10)
 
 
 def test_non_callable_is_a_type_error() -> None:

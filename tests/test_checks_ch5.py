@@ -282,4 +282,5 @@ def test_the_learner_cannot_change_the_cases_in_place() -> None:
         log_p_target.zero_()  # must not change what the reference sees
         return out
 
-    assert check_trajectory_weights(vandal, seed=0, n_random=5)
+    with pytest.raises(ExerciseError, match="'log_p_target' in place"):
+        check_trajectory_weights(vandal, seed=0, n_random=5)

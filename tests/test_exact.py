@@ -333,28 +333,28 @@ def test_functions_reject_bad_input() -> None:
     traj = sample_trajectories(mdp, theta, 10, seed=0)
     wrong_theta = torch.zeros(3, 4)
     for fn in (expected_return, exact_gradient, value_functions, state_distributions):
-        with pytest.raises(ValueError, match="^theta:"):
+        with pytest.raises((TypeError, ValueError), match=r"^theta\b"):
             fn(mdp, wrong_theta)
-    with pytest.raises(ValueError, match="^theta:"):
+    with pytest.raises((TypeError, ValueError), match=r"^theta\b"):
         sample_trajectories(mdp, wrong_theta, 10, seed=0)
-    with pytest.raises(ValueError, match="^theta:"):
+    with pytest.raises((TypeError, ValueError), match=r"^theta\b"):
         expected_return(mdp, torch.full_like(theta, float("nan")))
     for gamma in (1.5, -0.1, float("nan")):
-        with pytest.raises(ValueError, match="^gamma:"):
+        with pytest.raises((TypeError, ValueError), match=r"^gamma\b"):
             exact_gradient(mdp, theta, gamma=gamma)
-        with pytest.raises(ValueError, match="^gamma:"):
+        with pytest.raises((TypeError, ValueError), match=r"^gamma\b"):
             gradient_estimates(mdp, theta, traj, gamma=gamma)
     for n in (0, -3, 2.0):
-        with pytest.raises(ValueError, match="^num_trajectories:"):
+        with pytest.raises((TypeError, ValueError), match=r"^num_trajectories\b"):
             sample_trajectories(mdp, theta, n, seed=0)
-    with pytest.raises(ValueError, match="^weights:"):
+    with pytest.raises((TypeError, ValueError), match=r"^weights\b"):
         gradient_estimates(mdp, theta, traj, weights="advantage")
     for bad in (torch.zeros(mdp.horizon), torch.zeros(mdp.horizon, mdp.num_states + 1)):
-        with pytest.raises(ValueError, match="^baseline:"):
+        with pytest.raises((TypeError, ValueError), match=r"^baseline\b"):
             gradient_estimates(mdp, theta, traj, baseline=bad)
-    with pytest.raises(ValueError, match="^actions:"):
+    with pytest.raises((TypeError, ValueError), match=r"^actions\b"):
         grad_log_probs(theta, traj.states, traj.actions + mdp.num_actions)
-    with pytest.raises(ValueError, match="^estimates:"):
+    with pytest.raises((TypeError, ValueError), match=r"^estimates\b"):
         estimator_stats(torch.zeros(1, 4, 3))
 
 

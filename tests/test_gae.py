@@ -372,7 +372,7 @@ def test_gae_rejects_nan_where_it_is_read() -> None:
     t, i = args["mask"].nonzero()[0].tolist()
     values = args["values"].clone()
     values[t, i] = math.nan
-    with pytest.raises(ValueError, match="values contain NaN"):
+    with pytest.raises(ValueError, match="values must be finite"):
         gae(**{**args, "values": values})
 
 

@@ -167,7 +167,7 @@ def test_clip_fraction() -> None:
 @pytest.mark.parametrize("clip_coef", [0.0, -0.1, math.nan, True, "0.2", None])
 def test_clip_loss_rejects_bad_clip_coef(clip_coef) -> None:
     new, old, advantages, _ = ratio_grid()
-    with pytest.raises(ValueError, match="clip_coef"):
+    with pytest.raises((TypeError, ValueError), match="clip_coef"):
         ppo_clip_loss(new, old, advantages, clip_coef)
 
 
@@ -177,7 +177,7 @@ def test_clip_loss_rejects_bad_tensors_naming_them() -> None:
         ppo_clip_loss(new, old[:-1], advantages, EPS)
     with pytest.raises(ValueError, match="advantages"):
         ppo_clip_loss(new, old, advantages[:-1], EPS)
-    with pytest.raises(ValueError, match="advantages contain NaN"):
+    with pytest.raises(ValueError, match="advantages must be finite"):
         ppo_clip_loss(new, old, advantages.clone().fill_(math.nan), EPS)
     with pytest.raises(TypeError, match="old_log_probs"):
         ppo_clip_loss(new, old.tolist(), advantages, EPS)
@@ -458,7 +458,7 @@ def test_explained_variance() -> None:
     ],
 )
 def test_config_rejects_bad_values_naming_the_field(field: str, value) -> None:
-    with pytest.raises(ValueError, match=field):
+    with pytest.raises((TypeError, ValueError), match=field):
         PPOConfig(**{field: value})
 
 

@@ -476,7 +476,7 @@ def test_evaluate_bad_input(policy) -> None:
 @pytest.mark.parametrize("num_steps", [0, -3, 2.0, None])
 def test_collect_rejects_bad_num_steps(num_steps, policy) -> None:
     envs = cartpole_envs("next_step", 2)
-    with pytest.raises(ValueError, match="num_steps"):
+    with pytest.raises((TypeError, ValueError), match="num_steps"):
         collect(envs, policy, num_steps)
     envs.close()
 
@@ -526,7 +526,7 @@ def test_make_envs() -> None:
     assert autoreset_mode(envs) is AutoresetMode.NEXT_STEP
     envs.close()
     for bad in (0, -1, 2.0):
-        with pytest.raises(ValueError, match="num_envs"):
+        with pytest.raises((TypeError, ValueError), match="num_envs"):
             make_envs("CartPole-v1", bad)
 
 

@@ -101,7 +101,7 @@ def test_to_gif_every_keeps_real_time_and_clamps_short_delays():
 
 
 def test_to_gif_rejects_bad_input():
-    with pytest.raises(ValueError, match="frames is empty"):
+    with pytest.raises(ValueError, match="frames must hold at least one frame"):
         to_gif([])
     frames = [np.zeros((4, 4, 3), np.uint8), np.zeros((4, 5, 3), np.uint8)]
     with pytest.raises(ValueError, match="frame 1"):

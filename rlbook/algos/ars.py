@@ -20,10 +20,9 @@ All ``2N`` perturbed policies run side by side in one vector environment of ``2N
 
 from __future__ import annotations
 
-import math
-import numbers
 import time
 from dataclasses import asdict, dataclass
+from typing import ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -32,6 +31,8 @@ from torch import nn
 from torch.distributions import Categorical, Independent, Normal
 from tqdm.auto import tqdm
 
+from rlbook import validate
+from rlbook.algos.config import Config, optional
 from rlbook.history import History
 from rlbook.rollout import Evaluator, make_envs
 from rlbook.utils import offset
@@ -50,53 +51,17 @@ def ars_update(
     step_size: float,
     scale_by_reward_std: bool = True,
 ) -> np.ndarray:
-    """The ARS step: a finite-difference gradient estimate from the ``b`` best directions.
+    """The ARS step: a finite-difference gradient estimate from the b best directions.
 
-    .. math:: \\Delta M = \\frac{\\alpha}{b\\,\\sigma_R} \\sum_{k \\in \\text{top } b}
-              (r^+_k - r^-_k)\\,\\delta_k,
+        ΔM = α / (b σ_R) Σ_{k in top b} (r⁺_k - r⁻_k) δ_k
 
-    where "top ``b``" are the ``b`` directions with the largest :math:`\\max(r^+_k, r^-_k)`
-    and :math:`\\sigma_R` is the standard deviation of the :math:`2b` returns
-    :math:`\\{r^+_k, r^-_k\\}_{k \\in \\text{top } b}`. When those returns are all equal
-    (:math:`\\sigma_R = 0`) every difference is zero and so is the step.
-
-    Parameters
-    ----------
-    r_plus, r_minus : ndarray, (N,)
-        Returns of the policies :math:`M + \\nu\\delta_k` and :math:`M - \\nu\\delta_k`.
-    deltas : ndarray, (N, *param_shape)
-        The directions :math:`\\delta_k`.
-    b : int
-        Number of directions kept, ``1 <= b <= N``.
-    step_size : float
-        :math:`\\alpha`.
-    scale_by_reward_std : bool
-        Divide by :math:`\\sigma_R` (True, ARS) or not (False, basic random search).
-
-    Returns
-    -------
-    ndarray, param_shape
-        :math:`\\Delta M`, to be added to ``M``.
-
-    Notes
-    -----
-    Mania, Guy & Recht (2018), Algorithm 2, lines 7-8. The step is invariant to rescaling or
-    shifting all returns (``r -> c r + d``, ``c > 0``) when ``scale_by_reward_std`` is True.
-    See chapter 7 of the book (book/07_beyond_gradients.ipynb).
+    top b: the b directions with the largest max(r⁺_k, r⁻_k); σ_R: the standard
+    deviation of their 2b returns (1 when it is 0, or with scale_by_reward_std=False).
+    r_plus, r_minus: (N,); deltas: (N, *param_shape). Returns ΔM, param_shape. Mania,
+    Guy and Recht (2018), Algorithm 2. See chapter 7 (book/07_beyond_gradients.ipynb).
     """
-    r_plus = np.asarray(r_plus, dtype=np.float64)
-    r_minus = np.asarray(r_minus, dtype=np.float64)
-    deltas = np.asarray(deltas, dtype=np.float64)
-    n = r_plus.shape[0] if r_plus.ndim == 1 else -1
-    if r_plus.ndim != 1 or r_minus.shape != r_plus.shape:
-        raise ValueError(
-            f"r_plus and r_minus must both be shaped (N,), got {r_plus.shape} and {r_minus.shape}"
-        )
-    if deltas.ndim < 2 or deltas.shape[0] != n:
-        raise ValueError(f"deltas must be shaped ({n}, ...), got {deltas.shape}")
-    if isinstance(b, bool) or not isinstance(b, numbers.Integral) or not 1 <= b <= n:
-        raise ValueError(f"b must be an integer in [1, {n}], got {b!r}")
-    # stable sort: on ties the earlier direction wins, so the result does not depend on luck
+    r_plus, r_minus, deltas, b = check_ars_args(r_plus, r_minus, deltas, b)
+    # stable sort: on ties the earlier direction wins, whatever the luck
     top = np.argsort(-np.maximum(r_plus, r_minus), kind="stable")[:b]
     used = np.concatenate([r_plus[top], r_minus[top]])
     sigma = used.std() if scale_by_reward_std else 1.0
@@ -104,6 +69,21 @@ def ars_update(
         sigma = 1.0
     diffs = r_plus[top] - r_minus[top]
     return step_size / (b * sigma) * np.tensordot(diffs, deltas[top], axes=1)
+
+
+def check_ars_args(r_plus, r_minus, deltas, b):
+    """Check the arguments of :func:`ars_update`; return them as float arrays and an int."""
+    r_plus = validate.finite("r_plus", validate.float_array("r_plus", r_plus, ndim=1))
+    r_minus = validate.finite("r_minus", validate.float_array("r_minus", r_minus))
+    validate.same_shape("r_minus", r_minus, "r_plus", r_plus)
+    deltas = validate.float_array("deltas", deltas)
+    n = r_plus.shape[0]
+    if deltas.ndim < 2 or deltas.shape[0] != n:
+        raise ValueError(f"deltas must be shaped ({n}, ...), got {deltas.shape}")
+    b = validate.positive_int("b", b)
+    if b > n:
+        raise ValueError(f"b must be at most the number of directions {n}, got {b}")
+    return r_plus, r_minus, deltas, b
 
 
 # ---------------------------------------------------------------------------------------------
@@ -193,7 +173,7 @@ def linear_actions(
 
     Notes
     -----
-    See chapter 7 of the book (book/07_beyond_gradients.ipynb).
+    Not named in the book; :func:`run_linear_policies` (chapter 7) calls it.
     """
     outputs = np.einsum("bod,bd->bo", weights, obs)
     if isinstance(action_space, gym.spaces.Discrete):
@@ -254,11 +234,11 @@ class LinearPolicy(nn.Module):
         return ((obs - self.obs_mean) / self.obs_std) @ self.weights.T
 
     def dist(self, obs: torch.Tensor) -> Categorical | Independent:
-        """A distribution whose mode is the deterministic action (see the class docstring)."""
+        """A distribution whose mode is the deterministic action (see the class)."""
         y = self(obs)
         if self.action_kind == "discrete":
             return Categorical(logits=y, validate_args=False)
-        # a vanishing scale: samples equal the mean to float precision, like the policy itself
+        # a vanishing scale: samples equal the mean to float precision
         return Independent(Normal(y, torch.full_like(y, 1e-6), validate_args=False), 1)
 
 
@@ -268,7 +248,7 @@ class LinearPolicy(nn.Module):
 
 
 @dataclass
-class ARSConfig:
+class ARSConfig(Config):
     """Settings of :func:`train_ars`.
 
     The defaults were tuned on CartPole-v1 and rlbook/ContinuousCartPole-v1 (16 seeds each,
@@ -306,43 +286,28 @@ class ARSConfig:
     progress: bool = False
     """Show a tqdm progress bar."""
 
-    def __post_init__(self):
-        for name in ("num_directions", "total_steps", "episodes_per_direction"):
-            _check_positive_int(name, getattr(self, name))
-        if self.top_directions is not None:
-            _check_positive_int("top_directions", self.top_directions)
-            if self.top_directions > self.num_directions:
-                raise ValueError(
-                    f"top_directions must be at most num_directions = {self.num_directions}, "
-                    f"got {self.top_directions}"
-                )
-        for name in ("step_size", "noise"):
-            value = getattr(self, name)
-            ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-            if not (ok and math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a positive number, got {value!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral):
-            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
-        if self.seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
-        if self.eval_every is not None:
-            _check_positive_int("eval_every", self.eval_every)
-        if self.stop_at_eval is not None:
-            value = self.stop_at_eval
-            if isinstance(value, bool) or not isinstance(value, numbers.Real):
-                raise ValueError(
-                    f"stop_at_eval must be a number or None, got {value!r}"
-                )
-        for name in ("normalize_obs", "scale_by_reward_std", "progress"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(
-                    f"{name} must be True or False, got {getattr(self, name)!r}"
-                )
+    CHECKS: ClassVar[dict] = {
+        **dict.fromkeys(
+            ("num_directions", "total_steps", "episodes_per_direction"),
+            validate.positive_int,
+        ),
+        "top_directions": optional(validate.positive_int),
+        **dict.fromkeys(("step_size", "noise"), validate.positive),
+        "seed": validate.non_negative_int,
+        **dict.fromkeys(
+            ("normalize_obs", "scale_by_reward_std", "progress"), validate.flag
+        ),
+    }
 
-
-def _check_positive_int(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    def check(self) -> None:
+        if (
+            self.top_directions is not None
+            and self.top_directions > self.num_directions
+        ):
+            raise ValueError(
+                f"top_directions must be at most num_directions = {self.num_directions}, "
+                f"got {self.top_directions}"
+            )
 
 
 def run_linear_policies(
@@ -352,33 +317,13 @@ def run_linear_policies(
     obs_std: np.ndarray,
     seed: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Play one episode in each environment of ``envs``, environment ``i`` with ``weights[i]``.
+    """Play one episode in each environment, environment i with the policy weights[i].
 
-    Steps all environments in lockstep until every one has finished its first episode; an
-    environment that finished early keeps being stepped (the vector environment resets it),
-    but those steps are neither counted nor recorded.
-
-    Parameters
-    ----------
-    envs : VectorEnv with B environments
-    weights : ndarray, (B, out, d)
-    obs_mean, obs_std : ndarray, (d,)
-        Observations are normalised as ``(obs - obs_mean) / obs_std`` before the product.
-    seed : int
-        Seed of the reset.
-
-    Returns
-    -------
-    returns : ndarray, (B,)
-        Undiscounted return of each environment's episode.
-    lengths : ndarray of int, (B,)
-        Its number of steps.
-    states : ndarray, (sum(lengths), d)
-        Every observation an action was chosen in, for the normalisation statistics.
-
-    Notes
-    -----
-    See chapter 7 of the book (book/07_beyond_gradients.ipynb).
+    Environments that finish early keep being stepped (and reset), but not counted.
+    weights: (B, out, d); obs_mean, obs_std: (d,), to normalise observations. Returns
+    the returns (B,), the lengths (B,) and every observation acted in,
+    (sum(lengths), d).
+    See chapter 7 (book/07_beyond_gradients.ipynb).
     """
     obs, _ = envs.reset(seed=offset(seed))
     n = envs.num_envs
@@ -397,61 +342,44 @@ def run_linear_policies(
     return returns, lengths, np.concatenate(states)
 
 
-def train_ars(env_id: str, cfg: ARSConfig | None = None) -> History:
-    """Train a linear policy with augmented random search and return its History.
-
-    One iteration: draw ``N`` directions :math:`\\delta_k` (standard normal, shaped like
-    ``M``); play the ``2N`` policies :math:`M \\pm \\nu\\delta_k` side by side, each for
-    ``episodes_per_direction`` episodes, with the observation statistics frozen; step ``M`` by
-    :func:`ars_update`; then add every state of the iteration to the statistics.
-
-    Parameters
-    ----------
-    env_id : str
-        A gymnasium id with a one-dimensional Box observation space and a ``Discrete`` or
-        one-dimensional ``Box`` action space.
-    cfg : ARSConfig
-
-    Returns
-    -------
-    History
-        One row per iteration: ``iteration``, ``env_steps`` (cumulative, every step of every
-        perturbed episode), ``mean_return`` (over the 2N perturbed policies), ``max_return``,
-        ``reward_std`` (:math:`\\sigma_R`), ``weight_norm`` (Frobenius norm of ``M``),
-        ``wall_time``, and ``eval_steps``, ``eval_mean``, ``eval_std`` in rows where an
-        evaluation ran. ``history.meta["policy"]`` is the final :class:`LinearPolicy`,
-        ``meta["weights"]``, ``meta["obs_mean"]``, ``meta["obs_std"]`` its arrays.
-
-    Notes
-    -----
-    Mania, Guy & Recht (2018), Algorithm 2 (V1-t and V2-t; ``top_directions=None`` gives V1
-    and V2). Evaluation steps are not counted in ``env_steps``, as for the other algorithms.
-    See chapter 7 of the book (book/07_beyond_gradients.ipynb).
-    """
-    cfg = cfg or ARSConfig()
-    if not isinstance(cfg, ARSConfig):
-        raise TypeError(f"cfg must be an ARSConfig, got {type(cfg).__name__}")
-    start = time.perf_counter()
-    rng = seeded_rng(cfg.seed)
-    n, b = cfg.num_directions, cfg.top_directions or cfg.num_directions
-    m = cfg.episodes_per_direction
-    envs = make_envs(env_id, 2 * n * m)
+def _linear_policy_shape(envs: gym.vector.VectorEnv) -> tuple[str, int, int]:
+    """The action kind, output size and input size of a linear policy for ``envs``."""
     obs_space, act_space = envs.single_observation_space, envs.single_action_space
+    kind = None
     if isinstance(act_space, gym.spaces.Discrete):
         kind, out = "discrete", int(act_space.n)
     elif isinstance(act_space, gym.spaces.Box) and len(act_space.shape) == 1:
         kind, out = "continuous", act_space.shape[0]
-    else:
-        kind = None
     if kind is None or not (
         isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1
     ):
         envs.close()
         raise ValueError(
-            f"env_id must have a flat Box observation space and a Discrete or flat Box action "
-            f"space, got {obs_space} and {act_space}"
+            "env_id must have a flat Box observation space and a Discrete or flat Box "
+            f"action space, got {obs_space} and {act_space}"
         )
-    d = obs_space.shape[0]
+    return kind, out, obs_space.shape[0]
+
+
+def train_ars(env_id: str, cfg: ARSConfig | None = None) -> History:
+    """Train a linear policy with augmented random search and return its History.
+
+    One iteration: draw N directions δ_k shaped like M; play the 2N policies M ± ν δ_k
+    side by side, episodes_per_direction episodes each, with the observation statistics
+    frozen; step M by ars_update; then add the iteration's states to the statistics.
+    Logged: iteration, env_steps (every perturbed step), mean_return and max_return of
+    the 2N policies, reward_std (σ_R), weight_norm, wall_time, and eval_steps,
+    eval_mean, eval_std where an evaluation ran. meta["policy"]: the final LinearPolicy.
+    Mania, Guy and Recht (2018), Algorithm 2.
+    See chapter 7 (book/07_beyond_gradients.ipynb).
+    """
+    cfg = validate.instance("cfg", cfg or ARSConfig(), ARSConfig)
+    start = time.perf_counter()
+    rng = seeded_rng(cfg.seed)
+    n, b = cfg.num_directions, cfg.top_directions or cfg.num_directions
+    m = cfg.episodes_per_direction
+    envs = make_envs(env_id, 2 * n * m)
+    kind, out, d = _linear_policy_shape(envs)
     weights = np.zeros((out, d))  # M; the paper starts from zero
     stats = RunningMeanStd((d,))
     evaluator = Evaluator(env_id, cfg.eval_every) if cfg.eval_every else None
@@ -470,7 +398,7 @@ def train_ars(env_id: str, cfg: ARSConfig | None = None) -> History:
     bar = tqdm(total=cfg.total_steps, disable=not cfg.progress, desc="ars", unit="step")
     while env_steps < cfg.total_steps:
         deltas = rng.standard_normal((n, out, d))
-        # rows: [M + nu delta_0, ..., M + nu delta_{N-1}, M - nu delta_0, ...], each m times
+        # rows M + nu delta_0, ..., M + nu delta_{N-1}, M - nu delta_0, ...; m of each
         perturbed = weights + cfg.noise * np.concatenate([deltas, -deltas])
         perturbed = np.repeat(perturbed, m, axis=0)
         returns, lengths, states = run_linear_policies(

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import gymnasium as gym
 import numpy as np
 
+from rlbook import validate
+from rlbook.algos.config import Config
 from rlbook.history import History
 from rlbook.rollout import make_envs
 from rlbook.utils import offset
@@ -70,7 +73,7 @@ def grad_log_softmax_policy(
 
 
 @dataclass
-class NumpyPGConfig:
+class NumpyPGConfig(Config):
     """Settings of :func:`train_numpy_pg`."""
 
     num_episodes: int = 32
@@ -81,6 +84,12 @@ class NumpyPGConfig:
     """Length of each step in parameter space: theta moves by lr along the gradient's direction."""
     seed: int = 0
     """Seed for the policy's sampling and the environments."""
+
+    CHECKS: ClassVar[dict] = {
+        **dict.fromkeys(("num_episodes", "iterations"), validate.positive_int),
+        "lr": validate.positive,
+        "seed": validate.non_negative_int,
+    }
 
 
 def run_episodes(
@@ -114,19 +123,15 @@ def run_episodes(
 def train_numpy_pg(
     env_id: str = "CartPole-v1", cfg: NumpyPGConfig | None = None
 ) -> History:
-    """Train a linear softmax policy with the simplest policy gradient, in NumPy only.
+    """Train a linear softmax policy with the simplest policy gradient, NumPy only.
 
-    .. math:: \\hat g = \\frac{1}{|\\mathcal D|} \\sum_{\\tau \\in \\mathcal D} \\sum_t
-              \\nabla_\\theta \\log\\pi_\\theta(a_t|s_t) \\, R(\\tau), \\qquad
-              \\theta \\leftarrow \\theta + \\alpha \\, \\hat g / \\lVert \\hat g \\rVert
+        ĝ = (1/|D|) Σ_τ Σ_t ∇_θ log π_θ(a_t|s_t) R(τ),   θ ← θ + α ĝ / ||ĝ||
 
-    A step of fixed length along the gradient keeps plain gradient ascent stable although the
-    size of :math:`\\hat g` grows with the returns (Adam does something similar per parameter).
-
-    Returns a History with ``env_steps``, ``mean_return``; ``meta["theta"]`` is the final
-    parameter matrix. See chapter 1 of the book (book/01_policy_gradient.ipynb).
+    A step of fixed length keeps plain gradient ascent stable although ĝ grows with the
+    returns. Logged: env_steps, mean_return; meta["theta"]: the final (d + 1, K) matrix.
+    See chapter 1 (book/01_policy_gradient.ipynb).
     """
-    cfg = cfg or NumpyPGConfig()
+    cfg = validate.instance("cfg", cfg or NumpyPGConfig(), NumpyPGConfig)
     rng = seeded_rng(cfg.seed)
     envs = make_envs(env_id, cfg.num_episodes)
     if not isinstance(envs.single_action_space, gym.spaces.Discrete):
@@ -147,7 +152,7 @@ def train_numpy_pg(
         )
         weights = np.broadcast_to(returns, alive.shape).reshape(-1)[steps]
         g = (grads * weights[:, None, None]).sum(axis=0) / cfg.num_episodes
-        # a step of fixed length: the raw gradient grows with the returns and would overshoot
+        # a step of fixed length: the raw gradient grows with the returns
         theta = theta + cfg.lr * g / (np.linalg.norm(g) + 1e-8)
         env_steps += int(steps.sum())
         history.log(iteration=it, env_steps=env_steps, mean_return=returns.mean())

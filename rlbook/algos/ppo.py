@@ -18,17 +18,26 @@ See chapter 6 of the book (book/06_ppo.ipynb).
 from __future__ import annotations
 
 import math
-import numbers
 import time
 from dataclasses import asdict, dataclass
+from functools import partial
+from typing import ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from rlbook import validate
+from rlbook.algos.config import Config, optional
 from rlbook.history import History
-from rlbook.losses import approx_kl, clip_fraction, ppo_clip_loss, value_loss
+from rlbook.losses import (
+    approx_kl,
+    check_batch,
+    clip_fraction,
+    ppo_clip_loss,
+    value_loss,
+)
 from rlbook.policies import ValueNet, make_policy
 from rlbook.returns import gae, normalize, successor_values
 from rlbook.rollout import Evaluator, Rollout, collect, make_envs
@@ -36,7 +45,7 @@ from rlbook.utils import device, set_seed
 
 
 @dataclass
-class PPOConfig:
+class PPOConfig(Config):
     """Settings of :func:`train_ppo`.
 
     The defaults are tuned for CartPole-v1 and its continuous-action version
@@ -109,88 +118,50 @@ class PPOConfig:
         """The defaults with 20 Adam steps on each whole batch instead of 10 epochs of 4
         minibatches: the cheapest settings found for CartPole-v1.
 
-        On 60 tuning seeds (100 to 115, 200 to 223, 300 to 319; the benchmark uses 0 to 9), with
-        the benchmark's protocol, both solved CartPole-v1 in a median of 7,600 environment steps
-        (means 7,800 for the defaults, 9,400 for this), and this takes half as many gradient
-        steps per batch, so about half the time. On rlbook/ContinuousCartPole-v1 the defaults
-        learn faster. ``overrides`` set other fields.
+        On 60 tuning seeds (100-115, 200-223, 300-319; the benchmark uses 0-9), both solved
+        CartPole-v1 in a median of 7,600 environment steps (means 7,800 for the defaults,
+        9,400 for this), with half the gradient steps per batch, so about half the time.
+        On rlbook/ContinuousCartPole-v1 the defaults learn faster. overrides: other fields.
         """
         return cls(**{"num_minibatches": 1, "update_epochs": 20, **overrides})
 
-    def __post_init__(self):
-        for name in (
-            "num_envs",
-            "num_steps",
-            "total_steps",
-            "num_minibatches",
-            "update_epochs",
-        ):
-            _check_positive_int(name, getattr(self, name))
+    CHECKS: ClassVar[dict] = {
+        **dict.fromkeys(
+            (
+                "num_envs",
+                "num_steps",
+                "total_steps",
+                "num_minibatches",
+                "update_epochs",
+            ),
+            validate.positive_int,
+        ),
+        **dict.fromkeys(("lr", "clip_coef"), validate.positive),
+        **dict.fromkeys(("gamma", "gae_lambda"), validate.unit_interval),
+        **dict.fromkeys(("ent_coef", "vf_coef"), validate.non_negative),
+        "max_grad_norm": partial(validate.positive, allow_inf=True),
+        "target_kl": optional(validate.positive),
+        **dict.fromkeys(
+            ("anneal_lr", "norm_adv", "clip_vloss", "ortho_init", "progress"),
+            validate.flag,
+        ),
+        **dict.fromkeys(("handle_truncation", "clip"), validate.flag),
+        "hidden": validate.layer_sizes,
+        "seed": validate.non_negative_int,
+    }
+
+    def check(self) -> None:
+        if self.num_steps < 2:
+            # with NEXT_STEP autoreset a one-step rollout may hold only reset steps
+            raise ValueError(
+                "num_steps must be at least 2, so that every rollout holds a transition "
+                f"of each environment; got {self.num_steps}"
+            )
         if self.num_minibatches > self.num_envs * self.num_steps:
             raise ValueError(
                 f"num_minibatches must be at most num_envs * num_steps = "
                 f"{self.num_envs * self.num_steps}, got {self.num_minibatches}"
             )
-        _check_number("lr", self.lr, low=0.0, low_open=True)
-        _check_number("gamma", self.gamma, low=0.0, high=1.0)
-        _check_number("gae_lambda", self.gae_lambda, low=0.0, high=1.0)
-        _check_number("clip_coef", self.clip_coef, low=0.0, low_open=True)
-        _check_number("ent_coef", self.ent_coef, low=0.0)
-        _check_number("vf_coef", self.vf_coef, low=0.0)
-        _check_number(
-            "max_grad_norm", self.max_grad_norm, low=0.0, low_open=True, inf_ok=True
-        )
-        if self.target_kl is not None:
-            _check_number("target_kl", self.target_kl, low=0.0, low_open=True)
-        if self.stop_at_eval is not None:
-            _check_number("stop_at_eval", self.stop_at_eval)
-        if self.eval_every is not None:
-            _check_positive_int("eval_every", self.eval_every)
-        for name in ("anneal_lr", "norm_adv", "clip_vloss", "ortho_init", "progress"):
-            _check_bool(name, getattr(self, name))
-        for name in ("handle_truncation", "clip"):
-            _check_bool(name, getattr(self, name))
-        hidden = tuple(self.hidden) if isinstance(self.hidden, list | tuple) else None
-        if hidden is None or any(
-            isinstance(h, bool) or not isinstance(h, numbers.Integral) or h < 1
-            for h in hidden
-        ):
-            raise ValueError(
-                f"hidden must be a tuple of positive integers, got {self.hidden!r}"
-            )
-        self.hidden = tuple(int(h) for h in hidden)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral):
-            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
-        if self.seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
-
-
-def _check_positive_int(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
-def _check_bool(name: str, value) -> None:
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
-
-
-def _check_number(
-    name: str,
-    value,
-    low: float = -math.inf,
-    high: float = math.inf,
-    low_open: bool = False,
-    inf_ok: bool = False,
-) -> None:
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if ok:
-        x = float(value)
-        ok = not math.isnan(x) and (inf_ok or math.isfinite(x))
-        ok = ok and (x > low if low_open else x >= low) and x <= high
-    if not ok:
-        where = f"({low}, {high}]" if low_open else f"[{low}, {high}]"
-        raise ValueError(f"{name} must be a number in {where}, got {value!r}")
 
 
 def orthogonal_init(net: nn.Sequential, output_gain: float) -> nn.Sequential:
@@ -216,19 +187,12 @@ def ppo_advantages(
     gae_lambda: float,
     handle_truncation: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Values, GAE advantages and value targets of a rollout, each ``(T, N)``.
+    """Values, GAE advantages and value targets of a rollout, each (T, N).
 
-    The successor of a step where an episode ended is its final observation: its value is
-    what a truncated episode bootstraps from. With ``handle_truncation=False`` a truncation is
-    treated as a termination (no bootstrap), the common bug this switch exists to show.
-
-    Returns
-    -------
-    values, advantages, returns : Tensor, (T, N)
-
-    Notes
-    -----
-    See chapter 6 of the book (book/06_ppo.ipynb).
+    The successor of a step that ended an episode is its final observation, which a
+    truncated episode bootstraps from; handle_truncation=False treats a truncation as a
+    termination (the common bug, kept for the ablation).
+    See chapter 6 (book/06_ppo.ipynb).
     """
     dones = rollout.dones
     with torch.no_grad():
@@ -257,7 +221,7 @@ def explained_variance(predictions: torch.Tensor, targets: torch.Tensor) -> floa
     """:math:`1 - \\mathrm{Var}(y - \\hat y) / \\mathrm{Var}(y)`: 1 is a perfect value function,
     0 no better than a constant, negative worse. NaN when the targets are constant.
 
-    See chapter 6 of the book (book/06_ppo.ipynb).
+    Not named in the book; :func:`train_ppo` logs it.
     """
     var = targets.var(correction=0)
     if var == 0:
@@ -268,39 +232,17 @@ def explained_variance(predictions: torch.Tensor, targets: torch.Tensor) -> floa
 def train_ppo(env_id: str, cfg: PPOConfig | None = None) -> History:
     """Train a policy and a value function with PPO and return the History.
 
-    Parameters
-    ----------
-    env_id : str
-        A gymnasium id with a one-dimensional Box observation space and a ``Discrete`` or
-        one-dimensional ``Box`` action space (a categorical or a Gaussian policy).
-    cfg : PPOConfig
-
-    Returns
-    -------
-    History
-        One row per iteration: ``iteration``, ``env_steps`` (cumulative real transitions),
-        ``mean_return``, ``mean_length`` and ``episodes`` of the episodes that finished in
-        the iteration's rollout (NaN when none did), ``policy_loss``, ``value_loss`` and
-        ``entropy`` (means over the update's minibatches), ``approx_kl`` and ``clipfrac`` of
-        the updated policy against the collecting one on the whole batch, ``epochs`` run,
-        ``explained_variance`` of the values before the update, ``lr``, ``wall_time``
-        (seconds since the start), and ``eval_steps``, ``eval_mean``, ``eval_std`` in rows
-        where an evaluation ran. ``history.meta["policy"]`` and ``history.meta["value_fn"]``
-        hold the trained networks.
-
-    Notes
-    -----
-    Schulman et al. (2017), with the implementation details of CleanRL (Huang et al., 2022):
-    separate policy and value networks, orthogonal initialisation, Adam with eps 1e-5 and a
-    linearly annealed learning rate, per-minibatch advantage normalisation, global gradient
-    clipping, a joint loss. Fused Adam (one kernel for all parameters) where the device
-    supports it. Values of all stored and final observations are computed after
-    collection, in one batched call each.
-    See chapter 6 of the book (book/06_ppo.ipynb).
+    env_id: a Box observation space and a Discrete or flat Box action space. One row per
+    iteration: iteration, env_steps, mean_return, mean_length, episodes (of the episodes
+    that ended in the rollout), policy_loss, value_loss, entropy (minibatch means),
+    approx_kl, clipfrac, epochs, explained_variance, lr, wall_time, and eval_steps,
+    eval_mean, eval_std where an evaluation ran. meta["policy"], meta["value_fn"]: the
+    networks. Schulman et al. (2017) with CleanRL's details (Huang et al., 2022):
+    separate networks, orthogonal init, Adam (eps 1e-5, annealed), per-minibatch
+    advantage normalisation, global gradient clipping.
+    See chapter 6 (book/06_ppo.ipynb).
     """
-    cfg = cfg or PPOConfig()
-    if not isinstance(cfg, PPOConfig):
-        raise TypeError(f"cfg must be a PPOConfig, got {type(cfg).__name__}")
+    cfg = validate.instance("cfg", cfg or PPOConfig(), PPOConfig)
     start = time.perf_counter()
     set_seed(cfg.seed)
     envs = make_envs(env_id, cfg.num_envs)
@@ -316,8 +258,8 @@ def train_ppo(env_id: str, cfg: PPOConfig | None = None) -> History:
     dev = device()
     policy, value_fn = policy.to(dev), value_fn.to(dev)
     params = [*policy.parameters(), *value_fn.parameters()]
-    # the fused kernel updates every parameter in one call: about a quarter of an update's
-    # time on the CPU goes to Adam's per-tensor Python loop otherwise
+    # the fused kernel updates every parameter in one call: otherwise about a quarter
+    # of an update's time on the CPU goes to Adam's per-tensor Python loop
     fused = dev.type in ("cpu", "cuda")
     optimizer = torch.optim.Adam(params, lr=cfg.lr, eps=1e-5, fused=fused)
     evaluator = Evaluator(env_id, cfg.eval_every) if cfg.eval_every else None
@@ -337,7 +279,7 @@ def train_ppo(env_id: str, cfg: PPOConfig | None = None) -> History:
             rollout, value_fn, cfg.gamma, cfg.gae_lambda, cfg.handle_truncation
         )
 
-        # the flat batch holds real transitions only: reset slots of NEXT_STEP mode are dropped
+        # the flat batch holds real transitions only, not NEXT_STEP's reset slots
         real = rollout.mask
         b_obs = rollout.obs[real]
         b_actions = rollout.actions[real]
@@ -347,6 +289,8 @@ def train_ppo(env_id: str, cfg: PPOConfig | None = None) -> History:
             returns[real],
             values[real],
         )
+        # checked once here, so the losses of the minibatches need not check again
+        check_batch(log_probs=b_log_probs, advantages=b_advantages, returns=b_returns)
         batch_size = b_obs.shape[0]
         minibatch_size = math.ceil(batch_size / cfg.num_minibatches)
 
@@ -362,15 +306,19 @@ def train_ppo(env_id: str, cfg: PPOConfig | None = None) -> History:
                 # without a bonus the entropy is only logged: keep it out of the graph
                 with torch.set_grad_enabled(cfg.ent_coef > 0):
                     entropy = dist.entropy().mean()
-                mb_advantages = (
-                    normalize(b_advantages[mb]) if cfg.norm_adv else b_advantages[mb]
-                )
+                mb_advantages = b_advantages[mb]
+                if cfg.norm_adv:
+                    mb_advantages = normalize(mb_advantages, check=False)
                 pg = ppo_clip_loss(
-                    new_log_probs, b_log_probs[mb], mb_advantages, clip_coef
+                    new_log_probs,
+                    b_log_probs[mb],
+                    mb_advantages,
+                    clip_coef,
+                    check=False,
                 )
                 new_values = value_fn(b_obs[mb])
                 if cfg.clip_vloss:
-                    # CleanRL's value clipping: the pessimistic max of the two squared errors
+                    # CleanRL's value clipping: the larger of the two squared errors
                     old = b_values[mb]
                     clipped = old + torch.clamp(
                         new_values - old, -cfg.clip_coef, cfg.clip_coef
@@ -383,7 +331,7 @@ def train_ppo(env_id: str, cfg: PPOConfig | None = None) -> History:
                         ).mean()
                     )
                 else:
-                    v_loss = value_loss(new_values, b_returns[mb])
+                    v_loss = value_loss(new_values, b_returns[mb], check=False)
                 loss = pg - cfg.ent_coef * entropy + cfg.vf_coef * v_loss
 
                 optimizer.zero_grad()

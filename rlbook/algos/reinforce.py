@@ -20,12 +20,15 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from rlbook import validate
+from rlbook.algos.config import Config, choice, optional
 from rlbook.history import History
 from rlbook.losses import pg_loss, value_loss
 from rlbook.policies import ValueNet, make_policy
@@ -39,7 +42,7 @@ BASELINES = (None, "mean", "value")
 
 
 @dataclass
-class ReinforceConfig:
+class ReinforceConfig(Config):
     """Settings of :func:`train_reinforce`; every field is checked when the config is made."""
 
     gamma: float = 0.99
@@ -73,74 +76,30 @@ class ReinforceConfig:
     """Full-batch gradient steps on value_loss per batch (baseline='value' only)."""
     seed: int = 0
     """Seed for torch and the environments."""
-    eval_every: int = 0
-    """Evaluate deterministically on fresh episodes every this many env steps (0: never); adds
+    eval_every: int | None = None
+    """Evaluate deterministically on fresh episodes every this many env steps (None: never); adds
     eval_steps, eval_mean and eval_std to the History rows where it ran."""
     eval_episodes: int = 10
     """Episodes per evaluation."""
     stop_at_eval: float | None = None
-    """Stop training at the first evaluation whose mean return reaches this (needs eval_every > 0)."""
+    """Stop training at the first evaluation whose mean return reaches this (needs eval_every)."""
     progress: bool = False
     """Show a tqdm progress bar."""
 
-    def __post_init__(self):
-        if isinstance(self.gamma, bool) or not isinstance(self.gamma, int | float):
-            raise ValueError(f"gamma must be a number in [0, 1], got {self.gamma!r}")
-        if not 0.0 <= self.gamma <= 1.0:  # also rejects NaN
-            raise ValueError(f"gamma must be in [0, 1], got {self.gamma!r}")
-        if self.weights not in ("return", "reward_to_go"):
-            raise ValueError(
-                f"weights must be 'return' or 'reward_to_go', got {self.weights!r}"
-            )
-        if self.baseline not in BASELINES:
-            raise ValueError(
-                f"baseline must be None, 'mean' or 'value', got {self.baseline!r}"
-            )
-        if not isinstance(self.normalize, bool):
-            raise ValueError(f"normalize must be True or False, got {self.normalize!r}")
-        for name in (
-            "num_envs",
-            "steps_per_env",
-            "iterations",
-            "value_steps",
-            "eval_episodes",
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if self.total_steps is not None and (
-            isinstance(self.total_steps, bool)
-            or not isinstance(self.total_steps, int)
-            or self.total_steps < 1
-        ):
-            raise ValueError(
-                f"total_steps must be None or a positive integer, got {self.total_steps!r}"
-            )
-        if (
-            isinstance(self.eval_every, bool)
-            or not isinstance(self.eval_every, int)
-            or self.eval_every < 0
-        ):
-            raise ValueError(
-                f"eval_every must be a non-negative integer, got {self.eval_every!r}"
-            )
-        for name in ("lr", "value_lr"):
-            value = getattr(self, name)
-            if not (
-                isinstance(value, int | float) and value > 0 and math.isfinite(value)
-            ):
-                raise ValueError(f"{name} must be a positive number, got {value!r}")
-        if self.stop_at_eval is not None and (
-            isinstance(self.stop_at_eval, bool)
-            or not isinstance(self.stop_at_eval, int | float)
-            or not math.isfinite(self.stop_at_eval)
-        ):
-            raise ValueError(
-                f"stop_at_eval must be None or a number, got {self.stop_at_eval!r}"
-            )
-        if self.stop_at_eval is not None and self.eval_every == 0:
-            raise ValueError("stop_at_eval needs evaluations: set eval_every > 0")
-        self.hidden = tuple(self.hidden)
+    CHECKS: ClassVar[dict] = {
+        "gamma": validate.unit_interval,
+        "weights": choice("return", "reward_to_go"),
+        "baseline": choice(*BASELINES),
+        **dict.fromkeys(("normalize", "progress"), validate.flag),
+        **dict.fromkeys(
+            ("num_envs", "steps_per_env", "iterations", "value_steps", "eval_episodes"),
+            validate.positive_int,
+        ),
+        "total_steps": optional(validate.positive_int),
+        **dict.fromkeys(("lr", "value_lr"), validate.positive),
+        "hidden": validate.layer_sizes,
+        "seed": validate.non_negative_int,
+    }
 
 
 def reinforce_weights(
@@ -151,52 +110,15 @@ def reinforce_weights(
     normalize_weights: bool = False,
     values: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """The weight of each :math:`\\log\\pi_\\theta(a_t|s_t)` in REINFORCE's gradient, shape ``(T, N)``.
+    """The weight of each log π_θ(a_t|s_t) in REINFORCE's gradient, (T, N).
 
-    .. math:: w_t = \\mathrm{norm}\\big(\\hat G_t - b_t\\big), \\qquad
-              \\hat G_t = \\sum_{k=t}^{T_\\text{end}} \\gamma^{k-t} r_k
-              \\;\\text{(reward-to-go) or}\\; \\sum_{k=0}^{T_\\text{end}} \\gamma^{k} r_k
-              \\;\\text{(whole return)}
+        w_t = norm(G_t - b_t),  G_t = Σ_{k=t}^{end} γ^(k-t) r_k  (or the whole return)
 
-    Parameters
-    ----------
-    batch : Rollout
-        Complete episodes, from ``collect(..., complete_episodes=True)``.
-    gamma : float in [0, 1]
-        Discount of the weights.
-    weights : {"reward_to_go", "return"}
-    baseline : {None, "mean", "value"}
-        ``"mean"``: :math:`b_t = ` the mean of :math:`\\hat G` over the batch's real steps.
-        ``"value"``: :math:`b_t = V(s_t)`, given as ``values``.
-    normalize_weights : bool
-        Apply :func:`rlbook.returns.normalize` over the real steps, after the baseline.
-    values : Tensor (T, N), optional
-        :math:`V_\\phi(s_t)` for ``baseline="value"``; treated as a constant.
-
-    Returns
-    -------
-    Tensor, (T, N)
-        Zero on padding slots (``batch.mask`` False) when normalised; use the mask in the loss.
-
-    Notes
-    -----
-    The discount: the gradient of the *discounted* objective :math:`\\mathbb
-    E[\\sum_t\\gamma^t r_t]` weights step :math:`t` by :math:`\\gamma^t \\hat G_t`. Like
-    almost every deep-RL library we drop the factor :math:`\\gamma^t`, so that late
-    steps are not silenced. The result is not the gradient of any objective (Nota and
-    Thomas, 2020); it is the standard, biased but lower-variance choice, and
-    :math:`\\gamma < 1` is then a variance reducer rather than part of the task: it
-    shortens the horizon over which an action is credited.
-    (``rlbook.exact.estimator_weights`` keeps :math:`\\gamma^t` and is unbiased for the
-    discounted objective.) With ``gamma=1`` there is no such bias. A baseline that
-    depends only on the state leaves the expectation unchanged; the batch mean depends
-    weakly on the action through the batch it is computed from, a bias of order
-    1/(number of episodes in the batch) that is ignored in practice, as is the rescaling
-    by the normalisation.
-    Time-limit truncation is treated as the end of the episode: the return is the one of the
-    time-limited task (generalised advantage estimation, later in the book, bootstraps
-    from the value of the cut-off state instead).
-    See chapter 4 of the book (book/04_reinforce.ipynb).
+    baseline: None, "mean" (the batch mean of G) or "value" (values, V(s_t), given).
+    normalize_weights: rescale to mean 0, std 1 over batch.mask. Like most deep-RL code
+    it drops the γ^t of the discounted objective's gradient (Nota and Thomas, 2020), and
+    it treats a time limit as the end of the episode.
+    See chapter 4 (book/04_reinforce.ipynb).
     """
     if weights == "reward_to_go":
         w = reward_to_go(batch.rewards, batch.dones, gamma)
@@ -272,44 +194,17 @@ def train_reinforce(
 ) -> History:
     """Train a policy with REINFORCE and return its History.
 
-    Each iteration collects a batch of complete episodes with ``collect(...,
-    complete_episodes=True)``, computes the weights of :func:`reinforce_weights` (with
-    :math:`V_\\phi` as it was *before* seeing the batch), takes one Adam step on ``pg_loss``, and,
-    with ``baseline="value"``, ``value_steps`` Adam steps of the value network towards the batch's
-    reward-to-go. The action space decides the policy (:func:`rlbook.policies.make_policy`):
-    categorical for ``Discrete``, diagonal Gaussian for ``Box``.
-
-    Logged per iteration: ``iteration``, ``env_steps`` (cumulative), ``time_s`` (seconds since the
-    start), ``mean_return``, ``mean_length``, ``episodes``, ``loss``, ``grad_norm`` (of the policy
-    gradient), and ``value_loss`` (before fitting, with ``baseline="value"``); with ``eval_every``,
-    also ``eval_steps``, ``eval_mean`` and ``eval_std`` on the rows where an evaluation ran.
-
-    Parameters
-    ----------
-    env_id : str
-        A gymnasium id, e.g. ``"CartPole-v1"`` or ``"rlbook/ContinuousCartPole-v1"``
-        (``import rlbook.envs`` first for the ``rlbook/`` ids).
-    cfg : ReinforceConfig
-    policy : nn.Module, optional
-        A policy to train in place; by default a fresh one from ``make_policy``.
-    value_fn : nn.Module, optional
-        With ``baseline="value"``, a value network to train in place; by default a fresh
-        ``ValueNet`` with ``cfg.hidden``.
-
-    Returns
-    -------
-    History
-        ``meta["policy"]`` holds the trained policy, ``meta["value_fn"]`` the value network
-        (None without the learned baseline).
-
-    Notes
-    -----
-    Algorithm of Williams (1992); the learned state-value baseline as in Spinning Up's VPG
-    (Achiam, 2018). See chapter 4 of the book (book/04_reinforce.ipynb).
+    Each iteration collects complete episodes, computes reinforce_weights (with V_φ as
+    it was before the batch), takes one Adam step on pg_loss and, with baseline="value",
+    value_steps Adam steps of V_φ towards the reward-to-go. The action space decides the
+    policy (make_policy); policy and value_fn, if given, are trained in place.
+    Logged: iteration, env_steps, time_s, mean_return, mean_length, episodes, loss,
+    grad_norm, value_loss (before fitting) and, where an evaluation ran, eval_steps,
+    eval_mean, eval_std. meta["policy"], meta["value_fn"]: the networks.
+    Williams (1992); the value baseline as in Spinning Up's VPG.
+    See chapter 4 (book/04_reinforce.ipynb).
     """
-    cfg = cfg or ReinforceConfig()
-    if not isinstance(cfg, ReinforceConfig):
-        raise TypeError(f"cfg must be a ReinforceConfig, got {type(cfg).__name__}")
+    cfg = validate.instance("cfg", cfg or ReinforceConfig(), ReinforceConfig)
     set_seed(cfg.seed)
     envs = make_envs(env_id, cfg.num_envs)
     if policy is None:
@@ -323,7 +218,7 @@ def train_reinforce(
         value_fn = None
     else:
         if value_fn is None:
-            # made only when used, so that the other variants draw the same numbers as VPG
+            # made only when used: the other variants draw the same numbers as VPG
             value_fn = ValueNet(envs.single_observation_space.shape[0], cfg.hidden)
         value_fn = value_fn.to(device())
         value_optimizer = torch.optim.Adam(value_fn.parameters(), lr=cfg.value_lr)

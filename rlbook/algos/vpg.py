@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from rlbook import validate
+from rlbook.algos.config import Config, choice
 from rlbook.history import History
 from rlbook.losses import pg_loss
 from rlbook.policies import make_policy
@@ -17,7 +20,7 @@ from rlbook.utils import device, set_seed
 
 
 @dataclass
-class VPGConfig:
+class VPGConfig(Config):
     """Settings of :func:`train_vpg`."""
 
     weights: str = "return"
@@ -39,17 +42,16 @@ class VPGConfig:
     progress: bool = False
     """Show a tqdm progress bar."""
 
-    def __post_init__(self):
-        if self.weights not in ("return", "reward_to_go"):
-            raise ValueError(
-                f"weights must be 'return' or 'reward_to_go', got {self.weights!r}"
-            )
-        for name in ("num_envs", "steps_per_env", "iterations"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive, got {self.lr!r}")
+    CHECKS: ClassVar[dict] = {
+        "weights": choice("return", "reward_to_go"),
+        **dict.fromkeys(
+            ("num_envs", "steps_per_env", "iterations"), validate.positive_int
+        ),
+        "lr": validate.positive,
+        "hidden": validate.layer_sizes,
+        "seed": validate.non_negative_int,
+        "progress": validate.flag,
+    }
 
 
 def vpg_weights(rollout: Rollout, kind: str) -> torch.Tensor:
@@ -61,37 +63,20 @@ def vpg_weights(rollout: Rollout, kind: str) -> torch.Tensor:
         return discounted_returns(rollout.rewards, rollout.dones, mask=rollout.mask)
     if kind == "reward_to_go":
         return reward_to_go(rollout.rewards, rollout.dones)
-    raise ValueError(f"kind must be 'return' or 'reward_to_go', got {kind!r}")
+    raise ValueError(f"kind must be 'return' or 'reward_to_go'; got {kind!r}")
 
 
 def train_vpg(env_id: str, cfg: VPGConfig | None = None, policy=None) -> History:
     """Train a policy with the simplest policy gradient and return its History.
 
-    Each iteration collects a batch of complete episodes, weights every
-    :math:`\\log\\pi_\\theta(a_t|s_t)` by the return (or reward-to-go) and takes one Adam step on
-    ``pg_loss``. Logged per iteration: ``env_steps`` (cumulative), ``mean_return`` and
-    ``mean_length`` of the batch's episodes, ``episodes``, and ``loss``.
-
-    Parameters
-    ----------
-    env_id : str
-        A gymnasium id, e.g. ``"CartPole-v1"``.
-    cfg : VPGConfig
-    policy : nn.Module, optional
-        A policy to train in place; by default a fresh one from :func:`rlbook.policies.make_policy`.
-
-    Returns
-    -------
-    History
-        ``history.meta["policy"]`` holds the trained policy.
-
-    Notes
-    -----
-    Algorithm after Williams (1992); the batch layout follows OpenAI Spinning Up's simplest
-    policy gradient. See chapter 1 (book/01_policy_gradient.ipynb) and chapter 3
-    (book/03_reward_to_go.ipynb) of the book.
+    Each iteration collects a batch of complete episodes, weights every log π_θ(a_t|s_t)
+    by the return (or the reward-to-go) and takes one Adam step on pg_loss. Logged:
+    env_steps, mean_return, mean_length, episodes, loss; meta["policy"] is the policy.
+    policy: a policy to train in place (default: make_policy). After Williams (1992) and
+    Spinning Up's simplest policy gradient. See chapters 1 and 3
+    (book/01_policy_gradient.ipynb, book/03_reward_to_go.ipynb).
     """
-    cfg = cfg or VPGConfig()
+    cfg = validate.instance("cfg", cfg or VPGConfig(), VPGConfig)
     set_seed(cfg.seed)
     envs = make_envs(env_id, cfg.num_envs)
     if policy is None:

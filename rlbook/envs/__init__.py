@@ -44,7 +44,7 @@ def register_envs() -> None:
 
     Called once when :mod:`rlbook.envs` is imported; safe to call again.
 
-    See chapter 4.1 of the book (book/04b_harder_tasks.ipynb).
+    Not named in the book: ``import rlbook.envs`` calls it (chapter 4.1).
     """
     specs = {
         CONTINUOUS_CARTPOLE_ID: dict(

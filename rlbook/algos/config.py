@@ -1,0 +1,66 @@
+"""The base of every algorithm's config: its fields are checked when the config is made.
+
+A config is a dataclass that subclasses :class:`Config` and lists, in ``CHECKS``, the
+:mod:`rlbook.validate` helper of each field; ``check`` adds what relates fields to each other
+(a minibatch must fit in a batch). So a config that trains downhill (``lr=-0.2``), counts with
+``True`` or has an impossible batch size fails where it is written, with the field's name,
+instead of deep inside ``train_*``.
+
+Evaluation has one meaning for every algorithm: ``eval_every=None`` never evaluates, a
+positive integer evaluates each time that many environment steps have passed, and
+``stop_at_eval`` (stop at the first evaluation whose mean return reaches it) needs
+``eval_every``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import ClassVar
+
+from rlbook import validate
+
+__all__ = ["Config"]
+
+
+class Config:
+    """Mixin for the config dataclasses of :mod:`rlbook.algos`; see the module docstring."""
+
+    CHECKS: ClassVar[dict[str, Callable]] = {}
+    """Field name -> ``check(name, value)`` returning the value to store."""
+
+    def __post_init__(self) -> None:
+        for name, check in self.CHECKS.items():
+            setattr(self, name, check(name, getattr(self, name)))
+        if hasattr(self, "eval_every"):
+            self.eval_every = validate.optional(
+                validate.positive_int, "eval_every", self.eval_every
+            )
+            self.stop_at_eval = validate.optional(
+                validate.number, "stop_at_eval", self.stop_at_eval
+            )
+            if self.stop_at_eval is not None and self.eval_every is None:
+                raise ValueError(
+                    "stop_at_eval needs evaluations: set eval_every to a number of steps"
+                )
+        self.check()
+
+    def check(self) -> None:
+        """Checks that relate several fields; a config overrides it where it needs them."""
+
+
+def optional(check: Callable) -> Callable:
+    """A field check: the value is None, or passes ``check``."""
+
+    def check_optional(name, value):
+        return validate.optional(check, name, value)
+
+    return check_optional
+
+
+def choice(*options) -> Callable:
+    """A field check: the value is one of ``options``."""
+
+    def check(name, value):
+        return validate.choice(name, value, options)
+
+    return check
