@@ -28,18 +28,27 @@ __all__ = [
     "TabularMDP",
     "Trajectories",
     "ValueFunctions",
+    "advantages",
     "all_trajectories",
+    "bound_constant",
     "chain_mdp",
     "estimator_stats",
     "estimator_weights",
     "exact_gradient",
+    "expected_advantage",
     "expected_return",
+    "fisher_matrix",
     "grad_log_probs",
     "gradient_estimates",
+    "max_state_kl",
+    "natural_gradient",
     "policy_probs",
     "random_mdp",
     "sample_trajectories",
     "state_distributions",
+    "state_kl",
+    "surrogate",
+    "trajectory_kl",
     "value_functions",
 ]
 
@@ -476,6 +485,207 @@ def value_functions(
         vs.append(v_next)
     # Built from the last step backwards; flip to index by t = 0, ..., H - 1.
     return ValueFunctions(V=torch.stack(vs[::-1]), Q=torch.stack(qs[::-1]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Trust regions: the surrogate, the KL divergence and the Fisher matrix (chapter 5.1)
+# ---------------------------------------------------------------------------------------------
+
+
+def advantages(
+    mdp: TabularMDP, theta: torch.Tensor, gamma: float = 1.0
+) -> torch.Tensor:
+    r"""Exact advantages ``A_t(s, a) = Q_t(s, a) − V_t(s)`` of the softmax policy, shape (H, S, A).
+
+    They average to zero under the policy itself, ``Σ_a π_θ(a|s) A_t(s, a) = 0``. Detached: the
+    trust-region quantities below hold the old policy's values fixed.
+
+    See chapter 5.1 of the book (book/05b_trust_regions.ipynb).
+    """
+    V, Q = value_functions(mdp, theta, gamma=gamma)
+    return (Q - V[..., None]).detach()
+
+
+def surrogate(
+    mdp: TabularMDP, theta: torch.Tensor, theta_new: torch.Tensor, gamma: float = 1.0
+) -> torch.Tensor:
+    r"""The exact surrogate ``L_θ(θ')``: old states and advantages, new action probabilities.
+
+    .. math:: L_\theta(\theta') = \sum_{t=0}^{H-1} \gamma^t \sum_s d^\theta_t(s)
+              \sum_a \pi_{\theta'}(a \mid s)\, A^\theta_t(s, a)
+
+    It is zero at ``θ' = θ`` and its gradient there is ∇J(θ); ``J(θ) + L_θ(θ')`` is the first-order
+    model of ``J(θ')`` that trust-region methods maximise.
+
+    Returns
+    -------
+    torch.Tensor, shape ()
+        Float64, differentiable in ``theta_new`` (``theta`` enters only through constants).
+
+    See chapter 5 (book/05_importance_sampling.ipynb) and 5.1 (book/05b_trust_regions.ipynb).
+    """
+    gamma = _check_gamma(gamma)
+    theta = _check_theta(theta, mdp).detach()
+    d = state_distributions(mdp, theta)
+    discounts = gamma ** torch.arange(mdp.horizon, dtype=torch.float64)
+    pi_new = policy_probs(_check_theta(theta_new, mdp))
+    return torch.einsum(
+        "t,ts,sa,tsa->", discounts, d, pi_new, advantages(mdp, theta, gamma)
+    )
+
+
+def expected_advantage(
+    mdp: TabularMDP, theta: torch.Tensor, theta_new: torch.Tensor, gamma: float = 1.0
+) -> torch.Tensor:
+    r"""The old policy's advantages averaged over the NEW policy's states and actions.
+
+    .. math:: \sum_{t=0}^{H-1} \gamma^t \sum_s d^{\theta'}_t(s)
+              \sum_a \pi_{\theta'}(a \mid s)\, A^\theta_t(s, a) \;=\; J(\theta') - J(\theta)
+
+    The equality is the performance-difference lemma (Kakade and Langford, 2002); the surrogate
+    :func:`surrogate` is the same sum with the old state distributions ``d^θ_t``.
+
+    Returns
+    -------
+    torch.Tensor, shape ()
+        Float64, differentiable in ``theta_new``.
+
+    See chapter 5.1 of the book (book/05b_trust_regions.ipynb).
+    """
+    gamma = _check_gamma(gamma)
+    theta = _check_theta(theta, mdp).detach()
+    theta_new = _check_theta(theta_new, mdp)
+    d_new = state_distributions(mdp, theta_new)
+    discounts = gamma ** torch.arange(mdp.horizon, dtype=torch.float64)
+    return torch.einsum(
+        "t,ts,sa,tsa->",
+        discounts,
+        d_new,
+        policy_probs(theta_new),
+        advantages(mdp, theta, gamma),
+    )
+
+
+def state_kl(theta: torch.Tensor, theta_new: torch.Tensor) -> torch.Tensor:
+    r"""``KL(π_θ(·|s) ‖ π_θ'(·|s))`` in every state, shape (S,), from log-probabilities.
+
+    .. math:: \mathrm{KL}_s = \sum_a \pi_\theta(a \mid s)
+              \big(\log\pi_\theta(a \mid s) - \log\pi_{\theta'}(a \mid s)\big)
+
+    Differentiable in both arguments. See chapter 5.1 of the book (book/05b_trust_regions.ipynb).
+    """
+    theta, theta_new = _check_theta(theta), _check_theta(theta_new)
+    if theta.shape != theta_new.shape:
+        raise ValueError(
+            f"theta_new: expected the shape of theta {tuple(theta.shape)}, "
+            f"got {tuple(theta_new.shape)}"
+        )
+    log_pi = torch.log_softmax(theta, dim=-1)
+    log_pi_new = torch.log_softmax(theta_new, dim=-1)
+    return (log_pi.exp() * (log_pi - log_pi_new)).sum(-1)
+
+
+def max_state_kl(theta: torch.Tensor, theta_new: torch.Tensor) -> torch.Tensor:
+    """``max_s KL(π_θ(·|s) ‖ π_θ'(·|s))``, the divergence of TRPO's lower bound, shape ().
+
+    The maximum runs over every state, visited or not. See chapter 5.1 of the book
+    (book/05b_trust_regions.ipynb).
+    """
+    return state_kl(theta, theta_new).max()
+
+
+def trajectory_kl(
+    mdp: TabularMDP, theta: torch.Tensor, theta_new: torch.Tensor
+) -> torch.Tensor:
+    r"""``KL(P_θ ‖ P_θ')`` between the two distributions of whole episodes.
+
+    The dynamics cancel from the log-ratio of two episode probabilities, leaving one KL term
+    per visited state:
+
+    .. math:: \mathrm{KL}(P_\theta \,\|\, P_{\theta'})
+              = \sum_{t=0}^{H-1} \sum_s d^\theta_t(s)\,
+              \mathrm{KL}\big(\pi_\theta(\cdot \mid s) \,\|\, \pi_{\theta'}(\cdot \mid s)\big)
+
+    the expected KL over the old policy's states (TRPO constrains its average per step). Its
+    Hessian in ``θ'`` at ``θ' = θ`` is :func:`fisher_matrix`.
+
+    Returns
+    -------
+    torch.Tensor, shape ()
+        Float64, differentiable in ``theta_new``.
+
+    See chapter 5.1 of the book (book/05b_trust_regions.ipynb).
+    """
+    theta = _check_theta(theta, mdp).detach()
+    d = state_distributions(mdp, theta)
+    return d.sum(0) @ state_kl(theta, _check_theta(theta_new, mdp))
+
+
+def fisher_matrix(mdp: TabularMDP, theta: torch.Tensor) -> torch.Tensor:
+    r"""Exact Fisher information of the episode distribution, shape (S·A, S·A).
+
+    .. math:: F(\theta) = \mathbb E_{\tau \sim \pi_\theta}\Big[\sum_{t=0}^{H-1}
+              \nabla\log\pi_\theta(a_t \mid s_t)\, \nabla\log\pi_\theta(a_t \mid s_t)^\top\Big]
+              = \sum_s \Big(\sum_t d_t(s)\Big)
+              \big(\mathrm{diag}\,\pi_s - \pi_s \pi_s^\top\big) \text{ in block } s
+
+    with ``π_s = π_θ(·|s)``. The score of step ``t`` lives in row ``s_t`` of θ only, so ``F`` is
+    block-diagonal, one ``A × A`` block per state, weighted by the expected number of visits.
+    Rows and columns are ordered like ``theta.flatten()``. ``F`` is singular: adding a constant
+    to a row of θ leaves the policy unchanged, and unvisited states have zero blocks.
+
+    See chapter 5.1 of the book (book/05b_trust_regions.ipynb).
+    """
+    theta = _check_theta(theta, mdp).detach()
+    visits = state_distributions(mdp, theta).sum(0)  # (S,) expected visits per episode
+    pi = policy_probs(theta)
+    blocks = visits[:, None, None] * (
+        torch.diag_embed(pi) - pi[:, :, None] * pi[:, None]
+    )
+    return torch.block_diag(*blocks)
+
+
+def natural_gradient(
+    mdp: TabularMDP, theta: torch.Tensor, gamma: float = 1.0
+) -> torch.Tensor:
+    r"""The natural gradient ``F(θ)⁺ ∇J(θ)``, shape (S, A), by the pseudo-inverse of F.
+
+    ``F`` is singular (see :func:`fisher_matrix`); ``∇J`` has no component along its null space,
+    so the pseudo-inverse gives the natural direction with no component there either
+    (Amari, 1998; Kakade, 2001).
+
+    See chapter 5.1 of the book (book/05b_trust_regions.ipynb).
+    """
+    theta = _check_theta(theta, mdp).detach()
+    grad = exact_gradient(mdp, theta, gamma=gamma).flatten()
+    F = fisher_matrix(mdp, theta)
+    return (torch.linalg.pinv(F, hermitian=True, rtol=1e-10) @ grad).reshape(
+        theta.shape
+    )
+
+
+def bound_constant(
+    mdp: TabularMDP, theta: torch.Tensor, gamma: float = 1.0
+) -> torch.Tensor:
+    r"""The constant ``C`` of TRPO's lower bound for a finite horizon ``H``.
+
+    .. math:: J(\theta') \ge J(\theta) + L_\theta(\theta') - C\,
+              \max_s \mathrm{KL}\big(\pi_\theta(\cdot \mid s) \,\|\,
+              \pi_{\theta'}(\cdot \mid s)\big), \qquad
+              C = 4 \epsilon \sum_{t=0}^{H-1} t \gamma^t, \quad
+              \epsilon = \max_{t, s, a} |A^\theta_t(s, a)|
+
+    Schulman et al. (2015) prove it for an infinite discounted horizon, where the sum is
+    ``γ / (1 − γ)²``; the same coupling argument, stopped at step ``H − 1``, gives this sum
+    (``H (H − 1) / 2`` for ``γ = 1``). It bounds the error both ways:
+    ``|J(θ') − J(θ) − L_θ(θ')| ≤ C max_s KL``.
+
+    See chapter 5.1 of the book (book/05b_trust_regions.ipynb).
+    """
+    gamma = _check_gamma(gamma)
+    epsilon = advantages(mdp, _check_theta(theta, mdp), gamma).abs().max()
+    steps = torch.arange(mdp.horizon, dtype=torch.float64)
+    return 4 * epsilon * (steps * gamma**steps).sum()
 
 
 # ---------------------------------------------------------------------------------------------

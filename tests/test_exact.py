@@ -14,17 +14,27 @@ import torch
 from rlbook.exact import (
     TabularMDP,
     Trajectories,
+    advantages,
+    all_trajectories,
+    bound_constant,
     chain_mdp,
     estimator_stats,
     estimator_weights,
     exact_gradient,
+    expected_advantage,
     expected_return,
+    fisher_matrix,
     grad_log_probs,
     gradient_estimates,
+    max_state_kl,
+    natural_gradient,
     policy_probs,
     random_mdp,
     sample_trajectories,
     state_distributions,
+    state_kl,
+    surrogate,
+    trajectory_kl,
     value_functions,
 )
 
@@ -370,3 +380,169 @@ def test_all_trajectories_are_a_distribution_whose_mean_return_is_j(mdp):
     assert (prob > 0).all() and abs(prob.sum().item() - 1) < 1e-12
     exact = expected_return(mdp, theta).item()
     assert abs((prob @ episodes.rewards.sum(1)).item() - exact) < 1e-12
+
+
+# ---------------------------------------------------------------------------------------------
+# Trust regions: the performance-difference lemma, the bound, the Fisher matrix (chapter 5.1)
+# ---------------------------------------------------------------------------------------------
+
+
+def perturbed(theta: torch.Tensor, scale: float, seed: int) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    return theta + scale * torch.randn(theta.shape, generator=gen, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("gamma", [1.0, 0.9])
+@pytest.mark.parametrize("seed", range(6))
+def test_performance_difference_lemma_holds_exactly(seed: int, gamma: float) -> None:
+    mdp = random_mdp(num_states=4, num_actions=3, horizon=3 + seed, seed=100 + seed)
+    theta = random_theta(mdp, seed)
+    theta_new = perturbed(theta, 1.5, seed + 50)  # far away: the lemma is exact anyway
+    difference = expected_return(mdp, theta_new, gamma) - expected_return(
+        mdp, theta, gamma
+    )
+    assert abs(expected_advantage(mdp, theta, theta_new, gamma) - difference) < 1e-12
+    # ... and the surrogate differs from it: the state distributions differ
+    assert abs(surrogate(mdp, theta, theta_new, gamma) - difference) > 1e-4
+
+
+def test_performance_difference_by_brute_force_enumeration() -> None:
+    """E over every episode of θ' of Σ_t A^θ_t(s_t, a_t), against J(θ') − J(θ)."""
+    mdp, theta = case("random-3x2-h4")
+    theta_new = perturbed(theta, 1.0, 7)
+    A = advantages(mdp, theta)
+    episodes, prob = all_trajectories(mdp, theta_new)  # sampled by the NEW policy
+    steps = torch.arange(mdp.horizon)
+    total = (prob * A[steps, episodes.states, episodes.actions].sum(1)).sum()
+    difference = expected_return(mdp, theta_new) - expected_return(mdp, theta)
+    assert abs(total - difference) < 1e-12
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_surrogate_is_zero_at_theta_with_the_policy_gradient(name: str) -> None:
+    mdp, theta = case(name)
+    assert abs(surrogate(mdp, theta, theta)) < 1e-13
+    th = theta.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(surrogate(mdp, theta, th, 0.9), th)
+    assert torch.allclose(grad, exact_gradient(mdp, theta, 0.9), atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("gamma", [1.0, 0.8])
+def test_trpo_bound_holds_on_random_pairs(gamma: float) -> None:
+    worst = 0.0
+    for seed in range(40):
+        mdp = random_mdp(num_states=3, num_actions=3, horizon=2 + seed % 6, seed=seed)
+        theta = random_theta(mdp, seed)
+        theta_new = perturbed(theta, [0.01, 0.1, 1.0, 3.0][seed % 4], seed + 1000)
+        error = (
+            expected_return(mdp, theta_new, gamma)
+            - expected_return(mdp, theta, gamma)
+            - surrogate(mdp, theta, theta_new, gamma)
+        )
+        penalty = bound_constant(mdp, theta, gamma) * max_state_kl(theta, theta_new)
+        assert abs(error) <= penalty + 1e-14  # both sides of the bound
+        worst = max(worst, abs(error.item()) / penalty.item())
+    assert 0 < worst < 1
+
+
+def test_bound_constant_formula() -> None:
+    mdp, theta = case("random-4x3-h5")
+    eps = advantages(mdp, theta).abs().max()
+    # gamma = 1: 4 eps sum_t t = 2 eps H (H - 1)
+    assert torch.isclose(bound_constant(mdp, theta), 2 * eps * 5 * 4, rtol=1e-14)
+    # one step: no later state can differ, the surrogate is exact
+    one = random_mdp(horizon=1, seed=3)
+    th = random_theta(one, 3)
+    assert bound_constant(one, th) == 0
+    assert (
+        abs(
+            expected_return(one, th + 1)
+            - expected_return(one, th)
+            - surrogate(one, th, th + 1)
+        )
+        < 1e-14
+    )
+
+
+def test_state_kl_against_a_direct_sum_and_its_properties() -> None:
+    mdp, theta = case("random-5x4-h6")
+    theta_new = perturbed(theta, 0.7, 3)
+    p, q = policy_probs(theta), policy_probs(theta_new)
+    direct = (p * (p / q).log()).sum(1)
+    assert torch.allclose(state_kl(theta, theta_new), direct, atol=1e-14, rtol=0)
+    assert abs(max_state_kl(theta, theta_new) - direct.max()) < 1e-14
+    assert (state_kl(theta, theta_new) > 0).all()
+    # a constant added to a row of logits: the same policy
+    assert state_kl(theta, theta + 3.0).abs().max() < 1e-14
+    with pytest.raises(ValueError, match="theta_new"):
+        state_kl(theta, theta[:, :2])
+
+
+def test_trajectory_kl_by_brute_force_enumeration() -> None:
+    mdp, theta = case("random-3x2-h4")
+    theta_new = perturbed(theta, 0.8, 11)
+    episodes, prob = all_trajectories(mdp, theta)
+    log_ratio = (policy_probs(theta).log() - policy_probs(theta_new).log())[
+        episodes.states, episodes.actions
+    ].sum(1)
+    assert abs(trajectory_kl(mdp, theta, theta_new) - (prob * log_ratio).sum()) < 1e-13
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_fisher_is_the_hessian_of_the_kl_at_theta(name: str) -> None:
+    mdp, theta = case(name)
+    n = mdp.num_states * mdp.num_actions
+    hessian = torch.autograd.functional.hessian(
+        lambda th: trajectory_kl(mdp, theta, th), theta
+    ).reshape(n, n)
+    F = fisher_matrix(mdp, theta)
+    assert torch.allclose(F, F.T, atol=0, rtol=0)
+    assert torch.allclose(hessian, F, atol=1e-12, rtol=0)
+    # positive semi-definite, with one null direction per state (constant logits)
+    eigenvalues = torch.linalg.eigvalsh(F)
+    assert eigenvalues.min() > -1e-12
+    assert (eigenvalues.abs() < 1e-12).sum() >= mdp.num_states
+
+
+def test_fisher_matches_a_monte_carlo_average_of_score_outer_products() -> None:
+    mdp, theta = case("random-4x3-h5")
+    traj = sample_trajectories(mdp, theta, 40_000, seed=5)
+    scores = grad_log_probs(theta, traj.states, traj.actions)  # (M, H, S, A)
+    scores = scores.reshape(*scores.shape[:2], -1)
+    per_episode = torch.einsum("mti,mtj->mij", scores, scores)  # Σ_t g_t g_tᵀ
+    stats = estimator_stats(per_episode, exact=fisher_matrix(mdp, theta))
+    assert stats.max_abs_z < 5
+    # the whole-episode score's outer product has the same mean: cross terms vanish (EGLP)
+    total = scores.sum(1)
+    outer = torch.einsum("mi,mj->mij", total, total)
+    assert estimator_stats(outer, exact=fisher_matrix(mdp, theta)).max_abs_z < 5
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_natural_gradient_is_the_centred_average_advantage(name: str) -> None:
+    """Kakade (2001): for a tabular softmax, F⁺∇J in state s is the visit-weighted advantage."""
+    mdp, theta = case(name)
+    d = state_distributions(mdp, theta)  # (H, S)
+    visits = d.sum(0)
+    A = advantages(mdp, theta)
+    average = torch.einsum("ts,tsa->sa", d, A) / visits[:, None]
+    centred = average - average.mean(1, keepdim=True)
+    nat = natural_gradient(mdp, theta)
+    assert torch.allclose(nat, centred, atol=1e-9, rtol=0)
+    # and F times it gives back the gradient
+    F = fisher_matrix(mdp, theta)
+    assert torch.allclose(
+        F @ nat.flatten(), exact_gradient(mdp, theta).flatten(), atol=1e-12, rtol=0
+    )
+
+
+def test_trust_region_functions_reject_bad_input() -> None:
+    mdp, theta = case("random-4x3-h5")
+    with pytest.raises(ValueError, match="theta"):
+        surrogate(mdp, theta, theta[:, :2])
+    with pytest.raises(ValueError, match="gamma"):
+        expected_advantage(mdp, theta, theta, gamma=1.5)
+    with pytest.raises(ValueError, match="theta"):
+        fisher_matrix(mdp, theta.T)
+    with pytest.raises(ValueError, match="theta"):
+        trajectory_kl(mdp, theta, torch.full_like(theta, float("nan")))
