@@ -2078,7 +2078,9 @@ def check_minibatches(fn: Callable) -> bool:
     ``update_epochs`` epochs, a fresh ``torch.randperm(batch_size)`` cut into pieces of
     :math:`\lceil B / M \rceil` indices (the last may be smaller), exactly as
     :func:`rlbook.algos.ppo.train_ppo` does, so that a loop built on it reproduces the library's
-    numbers. Each case seeds torch, then calls ``fn``. Known mistakes recognised: one epoch
+    numbers. Each case seeds torch, then calls ``fn`` on the CPU (an optional fourth argument,
+    ``device``, is left out; ``train_ppo`` shuffles on the batch's device, and a GPU's random
+    stream is not the CPU's). Known mistakes recognised: one epoch
     only, one shuffle reused by every epoch, no shuffle, sampling with replacement, the
     minibatch size from a floor division, ``num_minibatches`` taken as the minibatch size.
     See chapter 6.2 of the book (book/06c_building_ppo.ipynb).

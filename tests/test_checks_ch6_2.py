@@ -99,11 +99,11 @@ def test_check_value_loss_wants_a_gradient():
 # ---------------------------------------------------------------------------------------------
 
 
-def my_minibatches(batch_size, num_minibatches, update_epochs):
+def my_minibatches(batch_size, num_minibatches, update_epochs, device=None):
     size = math.ceil(batch_size / num_minibatches)
     out = []
     for _ in range(update_epochs):
-        out.extend(torch.randperm(batch_size).split(size))
+        out.extend(torch.randperm(batch_size, device=device).split(size))
     return out
 
 
@@ -220,6 +220,7 @@ def _whole(b_advantages, mb):
         ),
     ],
 )
+@pytest.mark.filterwarnings("ignore:std\\(\\): degrees of freedom")
 def test_check_minibatch_advantages_names_the_mistake(wrong, diagnosis):
     with pytest.raises(ExerciseError, match=diagnosis):
         check_minibatch_advantages(wrong, seed=2)
@@ -246,7 +247,8 @@ def my_update(policy, value_fn, optimizer, batch, cfg, bug=None):
     params = [*policy.parameters(), *value_fn.parameters()]
     size = batch["obs"].shape[0]
     eps = cfg.clip_coef
-    for mb in my_minibatches(size, cfg.num_minibatches, cfg.update_epochs):
+    device = batch["obs"].device
+    for mb in my_minibatches(size, cfg.num_minibatches, cfg.update_epochs, device):
         dist = policy.dist(batch["obs"][mb])
         new_log_probs = dist.log_prob(batch["actions"][mb])
         if bug == "undetached":
