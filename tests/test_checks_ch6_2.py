@@ -220,7 +220,7 @@ def _whole(b_advantages, mb):
         ),
     ],
 )
-@pytest.mark.filterwarnings("ignore:std\\(\\): degrees of freedom")
+@pytest.mark.filterwarnings("ignore:.*degrees of freedom:UserWarning")
 def test_check_minibatch_advantages_names_the_mistake(wrong, diagnosis):
     with pytest.raises(ExerciseError, match=diagnosis):
         check_minibatch_advantages(wrong, seed=2)
