@@ -113,7 +113,10 @@ def test_claim_ids_are_unique_across_the_book():
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_claim_ids_name_their_chapter(path):
     number = path.name.split("_")[0]
-    chapter = number.lstrip("0").replace("b", ".1")  # 04b -> 4.1
+    # 04b -> 4.1, 06c -> 6.2: a letter after the number is a section of that chapter
+    chapter = number.lstrip("0")
+    if chapter[-1].isalpha():
+        chapter = f"{chapter[:-1]}.{ord(chapter[-1]) - ord('a')}"
     for c in cells(path):
         for found in CLAIM_ID.findall(source(c)):
             assert found.startswith(f"ch{chapter}-"), (found, path.name)

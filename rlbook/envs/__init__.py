@@ -1,14 +1,18 @@
 """Environments the book needs that gymnasium lacks, registered under ``rlbook/...`` ids.
 
-Importing this module registers two ids with gymnasium (its one side effect; importing
+Importing this module registers these ids with gymnasium (its one side effect; importing
 :mod:`rlbook` alone registers nothing):
 
 - ``rlbook/ContinuousCartPole-v1``: :class:`ContinuousCartPoleEnv`, CartPole-v1 with a force
   in ``[-1, 1]`` (times 10 N), truncated after 500 steps like CartPole-v1;
 - ``rlbook/Pixelcopter-v0``: :class:`PixelcopterEnv`, the PyGame Learning Environment's
-  helicopter game in NumPy, truncated after 1000 steps (the original has no time limit).
+  helicopter game in NumPy, truncated after 1000 steps (the original has no time limit);
+- five probe environments, ``rlbook/Probe1ConstantReward-v0`` to
+  ``rlbook/Probe5ObsActionReward-v0`` (:data:`PROBES`): tasks of one or two steps whose right
+  value function and policy are known, to find which part of an agent is broken
+  (chapter 6.2, book/06c_building_ppo.ipynb).
 
-Both ids work with ``gymnasium.make`` and ``gymnasium.make_vec(..., vectorization_mode="sync")``
+All ids work with ``gymnasium.make`` and ``gymnasium.make_vec(..., vectorization_mode="sync")``
 (or ``"async"``: the entry points are import strings, so worker processes register them too).
 Registering twice is harmless: an id already in the registry is left alone.
 
@@ -25,11 +29,14 @@ import gymnasium
 
 from rlbook.envs.continuous_cartpole import ContinuousCartPoleEnv
 from rlbook.envs.pixelcopter import PixelcopterEnv, hover_policy
+from rlbook.envs.probes import PROBES, probe_errors
 
 __all__ = [
     "ContinuousCartPoleEnv",
     "PixelcopterEnv",
     "hover_policy",
+    "PROBES",
+    "probe_errors",
     "CONTINUOUS_CARTPOLE_ID",
     "PIXELCOPTER_ID",
     "register_envs",
@@ -59,6 +66,9 @@ def register_envs() -> None:
             max_episode_steps=1000,
         ),
     }
+    for env_id, cls in PROBES.items():
+        # episodes of one or two steps that end in a terminal state: no time limit
+        specs[env_id] = dict(entry_point=f"rlbook.envs.probes:{cls.__name__}")
     for env_id, kwargs in specs.items():
         if env_id not in gymnasium.registry:
             gymnasium.register(id=env_id, **kwargs)
