@@ -59,6 +59,12 @@ def _crash_hint(exc: Exception) -> str:
     return ""
 
 
+# Graders of exercises whose function returns nothing by design (it updates the networks,
+# or reports each iteration through ``record``): a function that does nothing is told what it
+# failed to do, not asked about ``return``.
+PROCEDURES = ("check_ppo_update", "check_reinforce_loop", "check_train_ppo")
+
+
 def _call(name: str, fn: Callable, args: dict):
     """The learner's ``fn`` on copies of ``args``; a crash or an in-place edit of an input
     becomes an :class:`ExerciseError` that says so, with a hint."""
@@ -2060,7 +2066,7 @@ def check_reinforce_loop(
     except Exception as exc:
         raise ExerciseError(
             f"{name} raised {type(exc).__name__}: {exc}\n"
-            f"(after {len(got)} recorded iterations)"
+            f"on the input {env_id!r}, {cfg} (after {len(got)} recorded iterations)"
         ) from exc
     if len(got) != iterations:
         raise ExerciseError(
@@ -2479,7 +2485,7 @@ def check_minibatch_advantages(
             raise
         except Exception:
             break  # _grade reports the crash with its input
-        got = _as_array(got)
+        got = _numbers(name, got)
         if got.shape == args["b_advantages"].shape != args["mb"].shape:
             raise ExerciseError(
                 f"{name} returned one advantage per step of the whole batch, shape "
@@ -2705,7 +2711,7 @@ def check_ppo_update(fn: Callable) -> bool:
             raise
         except Exception as exc:
             raise ExerciseError(
-                f"{name} raised {type(exc).__name__}: {exc}\nwith {what}"
+                f"{name} raised {type(exc).__name__}: {exc}\non the input: {what}"
             ) from exc
         if torch.allclose(got, expected, rtol=1e-4, atol=1e-5):
             continue
@@ -2863,7 +2869,7 @@ def check_train_ppo(
     except Exception as exc:
         raise ExerciseError(
             f"{name} raised {type(exc).__name__}: {exc}\n"
-            f"(after {len(got)} recorded iterations)"
+            f"on the input {env_id!r}, {cfg} (after {len(got)} recorded iterations)"
         ) from exc
     if len(got) != len(ref):
         raise ExerciseError(

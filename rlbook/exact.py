@@ -572,7 +572,8 @@ def state_kl(theta: torch.Tensor, theta_new: torch.Tensor) -> torch.Tensor:
     .. math:: \mathrm{KL}_s = \sum_a \pi_\theta(a \mid s)
               \big(\log\pi_\theta(a \mid s) - \log\pi_{\theta'}(a \mid s)\big)
 
-    Differentiable in both arguments. See chapter 5.1 of the book (book/05b_trust_regions.ipynb).
+    Differentiable in both arguments. The book does not name it; :func:`max_state_kl` and
+    :func:`trajectory_kl` (chapter 5.1) are built on it.
     """
     theta, theta_new = _check_theta(theta), _check_theta(theta_new)
     if theta.shape != theta_new.shape:

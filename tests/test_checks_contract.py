@@ -40,8 +40,19 @@ def test_a_crash_is_reported_with_its_type_and_input(check) -> None:
 
 @pytest.mark.parametrize("check", GRADERS, ids=lambda c: c.__name__)
 def test_returning_none_asks_about_return(check) -> None:
+    if check.__name__ in checks.PROCEDURES:
+        # the exercise returns nothing: doing nothing is named for what it left undone
+        with pytest.raises(
+            checks.ExerciseError, match="did not change|called record 0"
+        ):
+            check(lambda *args, **kwargs: None)
+        return
     with pytest.raises(checks.ExerciseError, match="return"):
         check(lambda *args, **kwargs: None)
+
+
+def test_procedures_are_graders() -> None:
+    assert set(checks.PROCEDURES) <= {c.__name__ for c in GRADERS}
 
 
 @pytest.mark.parametrize("check", GRADERS, ids=lambda c: c.__name__)

@@ -22,20 +22,20 @@ See chapter 5.1 of the book (book/05b_trust_regions.ipynb).
 from __future__ import annotations
 
 import math
-import numbers
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
+from typing import ClassVar
 
 import numpy as np
 import torch
 from torch.distributions import kl_divergence
 from tqdm.auto import tqdm
 
+from rlbook import validate
+from rlbook.algos.config import Config
 from rlbook.algos.ppo import (
-    _check_bool,
-    _check_number,
-    _check_positive_int,
     explained_variance,
     orthogonal_init,
     ppo_advantages,
@@ -56,7 +56,7 @@ from rlbook.utils import device, set_seed
 
 
 @dataclass
-class TRPOConfig:
+class TRPOConfig(Config):
     """Settings of :func:`train_trpo`.
 
     The defaults are tuned for CartPole-v1 on seeds 100 to 111 (``benchmarks/trpo_vs_ppo.py``
@@ -114,54 +114,39 @@ class TRPOConfig:
     handle_truncation: bool = True
     """Bootstrap from V(final observation) where a time limit cut an episode."""
 
-    def __post_init__(self):
-        for name in (
-            "num_envs",
-            "num_steps",
-            "total_steps",
-            "cg_iters",
-            "max_backtracks",
-            "vf_epochs",
-            "vf_minibatches",
-        ):
-            _check_positive_int(name, getattr(self, name))
+    CHECKS: ClassVar[dict] = {
+        **dict.fromkeys(
+            (
+                "num_envs",
+                "num_steps",
+                "total_steps",
+                "cg_iters",
+                "max_backtracks",
+                "vf_epochs",
+                "vf_minibatches",
+            ),
+            validate.positive_int,
+        ),
+        **dict.fromkeys(("max_kl", "vf_lr"), validate.positive),
+        "cg_damping": validate.non_negative,
+        "backtrack_coef": partial(
+            validate.number, low=0.0, high=1.0, low_open=True, high_open=True
+        ),
+        "accept_ratio": partial(validate.number, low=0.0, high=1.0),
+        **dict.fromkeys(("gamma", "gae_lambda"), validate.unit_interval),
+        **dict.fromkeys(
+            ("norm_adv", "ortho_init", "progress", "handle_truncation"), validate.flag
+        ),
+        "hidden": validate.layer_sizes,
+        "seed": validate.non_negative_int,
+    }
+
+    def check(self) -> None:
         if self.vf_minibatches > self.num_envs * self.num_steps:
             raise ValueError(
                 f"vf_minibatches must be at most num_envs * num_steps = "
                 f"{self.num_envs * self.num_steps}, got {self.vf_minibatches}"
             )
-        _check_number("max_kl", self.max_kl, low=0.0, low_open=True)
-        _check_number("cg_damping", self.cg_damping, low=0.0)
-        _check_number("backtrack_coef", self.backtrack_coef, low=0.0, low_open=True)
-        if self.backtrack_coef >= 1:
-            raise ValueError(
-                f"backtrack_coef must be a number in (0, 1), got {self.backtrack_coef!r}"
-            )
-        _check_number("accept_ratio", self.accept_ratio, low=0.0, high=1.0)
-        _check_number("gamma", self.gamma, low=0.0, high=1.0)
-        _check_number("gae_lambda", self.gae_lambda, low=0.0, high=1.0)
-        _check_number("vf_lr", self.vf_lr, low=0.0, low_open=True)
-        if self.stop_at_eval is not None:
-            _check_number("stop_at_eval", self.stop_at_eval)
-        if self.eval_every is not None:
-            _check_positive_int("eval_every", self.eval_every)
-        for name in ("norm_adv", "ortho_init", "progress", "handle_truncation"):
-            _check_bool(name, getattr(self, name))
-        hidden = tuple(self.hidden) if isinstance(self.hidden, list | tuple) else None
-        if hidden is None or any(
-            isinstance(h, bool) or not isinstance(h, numbers.Integral) or h < 1
-            for h in hidden
-        ):
-            raise ValueError(
-                f"hidden must be a tuple of positive integers, got {self.hidden!r}"
-            )
-        self.hidden = tuple(int(h) for h in hidden)
-        if (
-            isinstance(self.seed, bool)
-            or not isinstance(self.seed, numbers.Integral)
-            or self.seed < 0
-        ):
-            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
 
 
 def line_search(
@@ -302,9 +287,7 @@ def train_trpo(env_id: str, cfg: TRPOConfig | None = None) -> History:
     (:func:`rlbook.algos.ppo.train_ppo`); only the policy update differs.
     See chapter 5.1 of the book (book/05b_trust_regions.ipynb).
     """
-    cfg = cfg or TRPOConfig()
-    if not isinstance(cfg, TRPOConfig):
-        raise TypeError(f"cfg must be a TRPOConfig, got {type(cfg).__name__}")
+    cfg = validate.instance("cfg", cfg or TRPOConfig(), TRPOConfig)
     start = time.perf_counter()
     set_seed(cfg.seed)
     envs = make_envs(env_id, cfg.num_envs)
