@@ -106,8 +106,8 @@ def test_rlbooks_ppo_learns_every_probe(env_id):
 # ---------------------------------------------------------------------------------------------
 
 
-def value_loss_sign(values, returns, mask=None):
-    return -value_loss(values, returns, mask)
+def value_loss_sign(values, returns, mask=None, **kwargs):
+    return -value_loss(values, returns, mask, **kwargs)
 
 
 def no_bootstrap(rewards, values, next_values, *args, **kwargs):
@@ -117,11 +117,17 @@ def no_bootstrap(rewards, values, next_values, *args, **kwargs):
     )
 
 
-def policy_loss_sign(new_log_probs, old_log_probs, advantages, clip_coef, mask=None):
-    return -ppo_clip_loss(new_log_probs, old_log_probs, advantages, clip_coef, mask)
+def policy_loss_sign(
+    new_log_probs, old_log_probs, advantages, clip_coef, mask=None, **kwargs
+):
+    return -ppo_clip_loss(
+        new_log_probs, old_log_probs, advantages, clip_coef, mask, **kwargs
+    )
 
 
-def undetached_old_log_probs(new_log_probs, old_log_probs, advantages, clip_coef):
+def undetached_old_log_probs(
+    new_log_probs, old_log_probs, advantages, clip_coef, **kwargs
+):
     # a learner's clip loss whose "old" log-probabilities are recomputed from the policy
     # being optimised, with gradient: the ratio is 1 whatever the policy, its gradient 0
     old_log_probs = new_log_probs
