@@ -29,7 +29,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from rlbook import validate
-from rlbook.algos.config import Config, optional
+from rlbook.algos.config import Config, optional, reached
 from rlbook.history import History
 from rlbook.losses import (
     approx_kl,
@@ -375,8 +375,7 @@ def train_ppo(env_id: str, cfg: PPOConfig | None = None) -> History:
         row["wall_time"] = time.perf_counter() - start
         history.log(**row)
         iteration += 1
-        solved = cfg.stop_at_eval is not None and evaluation is not None
-        if solved and evaluation["eval_mean"] >= cfg.stop_at_eval:
+        if reached(cfg, evaluation):
             break
     bar.close()
     envs.close()
