@@ -275,7 +275,10 @@ def test_ess_approaches_m_over_the_second_moment_of_the_weights() -> None:
             lambda: is_estimate(torch.ones(3, 1), torch.ones(3)),
             "weights must have shape",
         ),
-        (lambda: is_estimate(-torch.ones(3), torch.ones(3)), "weights must be non-negative"),
+        (
+            lambda: is_estimate(-torch.ones(3), torch.ones(3)),
+            "weights must be non-negative",
+        ),
         (
             lambda: weighted_is_estimate(torch.zeros(3), torch.ones(3)),
             "weights must not all be zero",
