@@ -172,6 +172,8 @@ def orthogonal_init(net: nn.Sequential, output_gain: float) -> nn.Sequential:
     probabilities; the value network's last layer uses gain 1.
     See chapter 6 of the book (book/06_ppo.ipynb).
     """
+    validate.instance("net", net, nn.Module)
+    output_gain = validate.positive("output_gain", output_gain)
     linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
     for i, layer in enumerate(linears):
         gain = output_gain if i == len(linears) - 1 else math.sqrt(2)
@@ -223,6 +225,7 @@ def explained_variance(predictions: torch.Tensor, targets: torch.Tensor) -> floa
 
     Not named in the book; :func:`train_ppo` logs it.
     """
+    check_batch(predictions=predictions, targets=targets)
     var = targets.var(correction=0)
     if var == 0:
         return math.nan

@@ -179,6 +179,7 @@ def fit_value(
     -----
     See chapter 4 of the book (book/04_reinforce.ipynb).
     """
+    steps = validate.positive_int("steps", steps)
     losses = []
     for _ in range(steps):
         loss = value_loss(value_fn(obs), targets, mask)
