@@ -59,9 +59,9 @@ def _check_obs(obs: torch.Tensor, obs_dim: int, net: nn.Module) -> torch.Tensor:
     tensors are converted)."""
     weight = next(net.parameters())
     if not isinstance(obs, torch.Tensor):
-        array = validate.float_array("obs", obs, nonempty=False)
-        obs = torch.from_numpy(array)  # cpu: moved to the network's device below
-    if obs.device != weight.device or obs.dtype != weight.dtype:
+        obs = validate.float_array("obs", obs, nonempty=False)
+        obs = torch.as_tensor(obs, dtype=weight.dtype, device=weight.device)
+    elif obs.device != weight.device or obs.dtype != weight.dtype:
         obs = obs.to(weight.device, weight.dtype)
     if obs.shape[-1:] != (obs_dim,):
         raise ValueError(

@@ -131,6 +131,7 @@ def normalize(
     """
     if check:
         x = validate.float_tensor("x", x, nonempty=False)
+        eps = validate.non_negative("eps", eps)
         if mask is not None:
             mask = validate.bool_tensor("mask", mask, like=("x", x))
     if mask is None:

@@ -113,7 +113,14 @@ def make_envs(env_id: str, num_envs: int, **kwargs) -> gym.vector.VectorEnv:
     ``SyncVectorEnv`` with ``SAME_STEP`` autoreset. ``kwargs`` go to ``gym.make_vec``.
     """
     num_envs = validate.positive_int("num_envs", num_envs)
-    spec = gym.spec(env_id)
+    validate.instance("env_id", env_id, str)
+    try:
+        spec = gym.spec(env_id)
+    except gym.error.Error as exc:  # NameNotFound, VersionNotFound, ...
+        raise ValueError(
+            f"env_id must name a registered environment, got {env_id!r} ({exc}); "
+            "import rlbook.envs first for the rlbook/ ids"
+        ) from exc
     if spec.vector_entry_point is not None:
         return gym.make_vec(
             env_id, num_envs, vectorization_mode="vector_entry_point", **kwargs

@@ -211,14 +211,16 @@ def tensor(
     """A ``torch.Tensor`` (not an array or list), with ``ndim`` axes and at least one entry."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {_kind(x)}")
-    if ndim is not None and x.ndim != ndim:
-        raise ValueError(
-            f"{name} must have {ndim} dimension{'s' * (ndim != 1)}, got shape "
-            f"{tuple(x.shape)}"
-        )
-    if nonempty and x.numel() == 0:
-        raise ValueError(f"{name} must not be empty, got shape {tuple(x.shape)}")
+    _check_shape(name, tuple(x.shape), ndim, nonempty)
     return x
+
+
+def _check_shape(name: str, shape: tuple, ndim: int | None, nonempty: bool) -> None:
+    if ndim is not None and len(shape) != ndim:
+        s = "s" * (ndim != 1)
+        raise ValueError(f"{name} must have {ndim} dimension{s}, got shape {shape}")
+    if nonempty and math.prod(shape) == 0:
+        raise ValueError(f"{name} must not be empty, got shape {shape}")
 
 
 def finite(name: str, x, *, where: torch.Tensor | None = None):
@@ -290,10 +292,5 @@ def float_array(
     if raw.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be an array of real numbers, got {_kind(x)}")
     out = raw.astype(np.float64, copy=False)
-    if ndim is not None and out.ndim != ndim:
-        raise ValueError(
-            f"{name} must have {ndim} dimension{'s' * (ndim != 1)}, got shape {out.shape}"
-        )
-    if nonempty and out.size == 0:
-        raise ValueError(f"{name} must not be empty, got shape {out.shape}")
+    _check_shape(name, out.shape, ndim, nonempty)
     return out

@@ -14,8 +14,8 @@ import torch
 from rlbook import validate
 from rlbook.algos.ars import ARSConfig, ars_update, train_ars
 from rlbook.algos.numpy_pg import NumpyPGConfig, train_numpy_pg
-from rlbook.algos.ppo import PPOConfig, train_ppo
-from rlbook.algos.reinforce import ReinforceConfig, train_reinforce
+from rlbook.algos.ppo import PPOConfig, explained_variance, orthogonal_init, train_ppo
+from rlbook.algos.reinforce import ReinforceConfig, fit_value, train_reinforce
 from rlbook.algos.vpg import VPGConfig, train_vpg
 from rlbook.checkpoint import CheckpointError, load_policy, save_policy
 from rlbook.checks import ExerciseError, check_clip_objective, check_reward_to_go
@@ -404,6 +404,14 @@ PROBES = [
     ("step_size", lambda: ARSConfig(step_size=0)),
     ("cfg", lambda: train_vpg("CartPole-v1", PPOConfig())),
     ("cfg", lambda: train_ppo("CartPole-v1", {"lr": 1e-3})),
+    ("env_id", lambda: make_envs("NoSuchEnv-v0", 2)),
+    ("env_id", lambda: train_ppo(3, PPOConfig(total_steps=10))),
+    ("eps", lambda: normalize(torch.tensor([1.0, 2.0]), eps=-1.0)),
+    ("predictions", lambda: explained_variance(np.zeros(3), torch.ones(3))),
+    ("targets", lambda: explained_variance(torch.zeros(3), torch.ones(3) * math.nan)),
+    ("output_gain", lambda: orthogonal_init(mlp([2, 2]), "x")),
+    ("net", lambda: orthogonal_init("net", 1.0)),
+    ("steps", lambda: fit_value(ValueNet(2), None, V, V, D, 0)),
     # ARS, video, checkpoints
     ("b", lambda: ars_update(np.zeros(2), np.zeros(2), np.zeros((2, 1, 1)), 3, 0.1)),
     ("deltas", lambda: ars_update(np.zeros(2), np.zeros(2), np.zeros(2), 1, 0.1)),

@@ -32,7 +32,7 @@ from torch.distributions import Categorical, Independent, Normal
 from tqdm.auto import tqdm
 
 from rlbook import validate
-from rlbook.algos.config import Config, optional
+from rlbook.algos.config import Config, optional, reached
 from rlbook.history import History
 from rlbook.rollout import Evaluator, make_envs
 from rlbook.utils import offset
@@ -429,9 +429,8 @@ def train_ars(env_id: str, cfg: ARSConfig | None = None) -> History:
             bar.set_postfix(eval_mean=f"{evaluation['eval_mean']:.1f}")
         row["wall_time"] = time.perf_counter() - start
         history.log(**row)
-        if cfg.stop_at_eval is not None and evaluation is not None:
-            if evaluation["eval_mean"] >= cfg.stop_at_eval:
-                break
+        if reached(cfg, evaluation):
+            break
     bar.close()
     envs.close()
     policy = current_policy()

@@ -48,6 +48,16 @@ class Config:
         """Checks that relate several fields; a config overrides it where it needs them."""
 
 
+def reached(cfg, evaluation: dict | None) -> bool:
+    """Whether training should stop: an evaluation ran and reached ``cfg.stop_at_eval``."""
+    return (
+        cfg.stop_at_eval is not None
+        and evaluation is not None
+        and "eval_mean" in evaluation
+        and evaluation["eval_mean"] >= cfg.stop_at_eval
+    )
+
+
 def optional(check: Callable) -> Callable:
     """A field check: the value is None, or passes ``check``."""
 

@@ -29,7 +29,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from rlbook import validate
-from rlbook.algos.config import Config, optional
+from rlbook.algos.config import Config, optional, reached
 from rlbook.history import History
 from rlbook.losses import (
     approx_kl,
@@ -172,6 +172,8 @@ def orthogonal_init(net: nn.Sequential, output_gain: float) -> nn.Sequential:
     probabilities; the value network's last layer uses gain 1.
     See chapter 6 of the book (book/06_ppo.ipynb).
     """
+    validate.instance("net", net, nn.Module)
+    output_gain = validate.positive("output_gain", output_gain)
     linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
     for i, layer in enumerate(linears):
         gain = output_gain if i == len(linears) - 1 else math.sqrt(2)
@@ -223,6 +225,7 @@ def explained_variance(predictions: torch.Tensor, targets: torch.Tensor) -> floa
 
     Not named in the book; :func:`train_ppo` logs it.
     """
+    check_batch(predictions=predictions, targets=targets)
     var = targets.var(correction=0)
     if var == 0:
         return math.nan
@@ -375,8 +378,7 @@ def train_ppo(env_id: str, cfg: PPOConfig | None = None) -> History:
         row["wall_time"] = time.perf_counter() - start
         history.log(**row)
         iteration += 1
-        solved = cfg.stop_at_eval is not None and evaluation is not None
-        if solved and evaluation["eval_mean"] >= cfg.stop_at_eval:
+        if reached(cfg, evaluation):
             break
     bar.close()
     envs.close()

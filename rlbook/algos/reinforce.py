@@ -17,7 +17,6 @@ See chapter 4 of the book (book/04_reinforce.ipynb).
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass
 from typing import ClassVar
@@ -28,10 +27,11 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from rlbook import validate
-from rlbook.algos.config import Config, choice, optional
+from rlbook.algos.config import Config, choice, optional, reached
+from rlbook.algos.vpg import policy_and_optimizer
 from rlbook.history import History
 from rlbook.losses import pg_loss, value_loss
-from rlbook.policies import ValueNet, make_policy
+from rlbook.policies import ValueNet
 from rlbook.returns import discounted_returns, normalize, reward_to_go
 from rlbook.rollout import Evaluator, Rollout, collect, make_envs
 from rlbook.utils import device, set_seed
@@ -179,6 +179,7 @@ def fit_value(
     -----
     See chapter 4 of the book (book/04_reinforce.ipynb).
     """
+    steps = validate.positive_int("steps", steps)
     losses = []
     for _ in range(steps):
         loss = value_loss(value_fn(obs), targets, mask)
@@ -207,12 +208,7 @@ def train_reinforce(
     cfg = validate.instance("cfg", cfg or ReinforceConfig(), ReinforceConfig)
     set_seed(cfg.seed)
     envs = make_envs(env_id, cfg.num_envs)
-    if policy is None:
-        policy = make_policy(
-            envs.single_observation_space, envs.single_action_space, cfg.hidden
-        )
-    policy = policy.to(device())
-    optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
+    policy, optimizer = policy_and_optimizer(envs, cfg.hidden, cfg.lr, policy)
     value_optimizer = None
     if cfg.baseline != "value":
         value_fn = None
@@ -280,10 +276,7 @@ def train_reinforce(
         )
         bar.update(batch.num_steps if cfg.total_steps is not None else 1)
         it += 1
-        if (
-            cfg.stop_at_eval is not None
-            and row.get("eval_mean", -math.inf) >= cfg.stop_at_eval
-        ):
+        if reached(cfg, row):
             break
     bar.close()
     envs.close()

@@ -66,6 +66,17 @@ def vpg_weights(rollout: Rollout, kind: str) -> torch.Tensor:
     raise ValueError(f"kind must be 'return' or 'reward_to_go'; got {kind!r}")
 
 
+def policy_and_optimizer(envs, hidden, lr, policy=None):
+    """``policy`` (by default make_policy's for the spaces of ``envs``) on the device, and
+    an Adam optimizer over its parameters."""
+    if policy is None:
+        policy = make_policy(
+            envs.single_observation_space, envs.single_action_space, hidden
+        )
+    policy = policy.to(device())
+    return policy, torch.optim.Adam(policy.parameters(), lr=lr)
+
+
 def train_vpg(env_id: str, cfg: VPGConfig | None = None, policy=None) -> History:
     """Train a policy with the simplest policy gradient and return its History.
 
@@ -79,12 +90,7 @@ def train_vpg(env_id: str, cfg: VPGConfig | None = None, policy=None) -> History
     cfg = validate.instance("cfg", cfg or VPGConfig(), VPGConfig)
     set_seed(cfg.seed)
     envs = make_envs(env_id, cfg.num_envs)
-    if policy is None:
-        policy = make_policy(
-            envs.single_observation_space, envs.single_action_space, cfg.hidden
-        )
-    policy = policy.to(device())
-    optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
+    policy, optimizer = policy_and_optimizer(envs, cfg.hidden, cfg.lr, policy)
     history = History(algo="vpg", env_id=env_id, **asdict(cfg))
     env_steps = 0
     for it in tqdm(
