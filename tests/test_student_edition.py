@@ -105,3 +105,14 @@ def test_student_notebook_runs_until_the_first_unfilled_exercise(path):
     assert all(c.get("execution_count") for c in code_before), (
         "every cell before it ran"
     )
+
+
+def test_the_student_sources_leave_out_the_instructor_guide(tmp_path):
+    student_edition.copy_sources(tmp_path)
+    guide = (tmp_path / "book" / "instructors.md").read_text()
+    assert "Rubrics" not in guide and "Grading notes" not in guide
+    assert "## Rubrics" in (ROOT / "book" / "instructors.md").read_text()
+    no_solution = json.loads(
+        (tmp_path / "book" / "01_policy_gradient.ipynb").read_text()
+    )
+    assert "solution-start" not in json.dumps(no_solution)

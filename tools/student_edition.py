@@ -143,13 +143,15 @@ def student_config() -> dict:
     return config
 
 
-def build_html(out_dir: Path) -> Path:
-    """Build the student HTML book from a student copy of the sources; return the HTML folder.
+INSTRUCTORS_STUB = """# Instructor guide
 
-    (sphinx-exercise's own ``hide_solutions`` cannot drop gated ``solution-start`` blocks: the
-    HTML writer fails on their end nodes. So the copy removes the solutions itself.)
-    """
-    src = out_dir / "src"
+The instructor guide (syllabi, rubrics, grading notes) is part of the instructor edition of the
+book, not of this student edition.
+"""
+
+
+def copy_sources(src: Path) -> None:
+    """The book's sources as students see them: solutions removed, the guide left out."""
     (src / "book").mkdir(parents=True, exist_ok=True)
     for path in (ROOT / "book").iterdir():
         if path.suffix == ".ipynb":
@@ -157,9 +159,22 @@ def build_html(out_dir: Path) -> Path:
             (src / "book" / path.name).write_text(
                 json.dumps(nb, indent=1, ensure_ascii=False)
             )
+        elif path.name == "instructors.md":
+            # its rubrics and grading notes say what a full answer contains
+            (src / "book" / path.name).write_text(INSTRUCTORS_STUB)
         elif path.is_file():
             shutil.copy2(path, src / "book" / path.name)
     shutil.copy2(ROOT / "_toc.yml", src / "_toc.yml")
+
+
+def build_html(out_dir: Path) -> Path:
+    """Build the student HTML book from a student copy of the sources; return the HTML folder.
+
+    (sphinx-exercise's own ``hide_solutions`` cannot drop gated ``solution-start`` blocks: the
+    HTML writer fails on their end nodes. So the copy removes the solutions itself.)
+    """
+    src = out_dir / "src"
+    copy_sources(src)
     (src / "_config.yml").write_text(yaml.safe_dump(student_config(), sort_keys=False))
     subprocess.run(
         ["jupyter-book", "build", str(src), "--path-output", str(out_dir)]
