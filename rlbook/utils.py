@@ -18,18 +18,22 @@ def seed_offset() -> int:
     environment variable reruns the whole book on other random numbers: a claim
     that holds only for the seeds we wrote it with fails there.
     """
-    text = os.environ.get("RLBOOK_SEED_OFFSET", "").strip()
+    return _env_int("RLBOOK_SEED_OFFSET", default=0, low=0)
+
+
+def _env_int(name: str, default: int, low: int) -> int:
+    """The integer in environment variable ``name`` (``default`` when unset), at least ``low``."""
+    text = os.environ.get(name, "").strip()
     if not text:
-        return 0
+        return default
     try:
-        k = int(text)
+        value = int(text)
     except ValueError:
-        k = -1
-    if k < 0:
-        raise ValueError(
-            f"RLBOOK_SEED_OFFSET must be a non-negative integer, got {text!r}"
-        )
-    return k
+        value = low - 1
+    if value < low:
+        kind = "non-negative" if low == 0 else "positive" if low == 1 else f">= {low}"
+        raise ValueError(f"{name} must be a {kind} integer, got {text!r}")
+    return value
 
 
 def offset(seed: int | None) -> int | None:
@@ -85,16 +89,7 @@ def set_seed(seed: int) -> np.random.Generator:
 
 def threads() -> int:
     """The number of CPU threads torch uses under :func:`set_seed`: ``RLBOOK_THREADS``, else 1."""
-    text = os.environ.get("RLBOOK_THREADS", "").strip()
-    if not text:
-        return 1
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise ValueError(f"RLBOOK_THREADS must be a positive integer, got {text!r}")
-    return value
+    return _env_int("RLBOOK_THREADS", default=1, low=1)
 
 
 def device() -> torch.device:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 
 from rlbook.algos.ars import ARSConfig, train_ars
@@ -59,3 +60,31 @@ def test_stop_at_eval_without_evaluations_is_refused_for_every_algorithm(cls) ->
 def test_a_run_without_evaluations_logs_none() -> None:
     history = train_ars("CartPole-v1", ARSConfig(total_steps=300, seed=1))
     assert "eval_mean" not in history.keys()
+
+
+def test_the_training_functions_log_one_vocabulary():
+    # iteration from 0, cumulative env_steps, wall_time; eval_* in the rows that evaluated
+    from rlbook.algos.ars import ARSConfig, train_ars
+    from rlbook.algos.ppo import PPOConfig, train_ppo
+    from rlbook.algos.reinforce import ReinforceConfig, train_reinforce
+    from rlbook.algos.trpo import TRPOConfig, train_trpo
+
+    runs = {
+        "reinforce": train_reinforce(
+            "CartPole-v1", ReinforceConfig(total_steps=600, eval_every=300)
+        ),
+        "ppo": train_ppo(
+            "CartPole-v1", PPOConfig(num_steps=16, total_steps=600, eval_every=300)
+        ),
+        "trpo": train_trpo(
+            "CartPole-v1", TRPOConfig(num_steps=16, total_steps=600, eval_every=300)
+        ),
+        "ars": train_ars("CartPole-v1", ARSConfig(total_steps=600, eval_every=300)),
+    }
+    for name, history in runs.items():
+        assert history["iteration"][0] == 0, name
+        np.testing.assert_array_equal(history["iteration"], np.arange(len(history)))
+        assert np.all(np.diff(history["env_steps"]) > 0), name
+        assert np.all(np.diff(history["wall_time"]) >= 0), name
+        evaluated = ~np.isnan(history["eval_mean"])
+        assert evaluated.any() and np.isfinite(history["eval_steps"][evaluated]).all()

@@ -324,7 +324,7 @@ def test_total_steps_and_evaluation_rows() -> None:
     np.testing.assert_array_equal(history["eval_steps"][evaluated], steps[evaluated])
     # CartPole lasts at least 8 steps
     assert np.all(history["eval_mean"][evaluated] >= 8)
-    assert np.all(np.diff(history["time_s"]) >= 0)
+    assert np.all(np.diff(history["wall_time"]) >= 0)
 
 
 def test_stop_at_eval_stops_training_early() -> None:

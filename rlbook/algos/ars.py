@@ -32,7 +32,7 @@ from torch.distributions import Categorical, Independent, Normal
 from tqdm.auto import tqdm
 
 from rlbook import validate
-from rlbook.algos.config import Config, optional, reached
+from rlbook.algos.config import Config, log_iteration, optional
 from rlbook.history import History
 from rlbook.rollout import Evaluator, make_envs
 from rlbook.utils import offset
@@ -412,7 +412,6 @@ def train_ars(env_id: str, cfg: ARSConfig | None = None) -> History:
         if cfg.normalize_obs:
             stats.update(states)
         env_steps += int(lengths.sum())
-        iteration += 1
         bar.update(int(lengths.sum()))
         top = np.argsort(-np.maximum(r_plus, r_minus), kind="stable")[:b]
         row = dict(
@@ -423,13 +422,17 @@ def train_ars(env_id: str, cfg: ARSConfig | None = None) -> History:
             reward_std=np.concatenate([r_plus[top], r_minus[top]]).std(),
             weight_norm=np.linalg.norm(weights),
         )
-        evaluation = evaluator.maybe(current_policy(), env_steps) if evaluator else None
-        if evaluation is not None:
-            row.update(evaluation)
-            bar.set_postfix(eval_mean=f"{evaluation['eval_mean']:.1f}")
-        row["wall_time"] = time.perf_counter() - start
-        history.log(**row)
-        if reached(cfg, evaluation):
+        iteration += 1
+        if log_iteration(
+            history,
+            row,
+            cfg=cfg,
+            evaluator=evaluator,
+            policy=current_policy(),
+            env_steps=env_steps,
+            start=start,
+            bar=bar,
+        ):
             break
     bar.close()
     envs.close()

@@ -14,6 +14,7 @@ positive integer evaluates each time that many environment steps have passed, an
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import ClassVar
 
@@ -56,6 +57,19 @@ def reached(cfg, evaluation: dict | None) -> bool:
         and "eval_mean" in evaluation
         and evaluation["eval_mean"] >= cfg.stop_at_eval
     )
+
+
+def log_iteration(history, row: dict, *, cfg, evaluator, policy, env_steps, start, bar):
+    """End one training iteration the same way in every algorithm: evaluate ``policy`` if an
+    evaluation is due, log ``row`` with it and the ``wall_time`` since ``start``, and return
+    whether training should stop (:func:`reached`)."""
+    evaluation = evaluator.maybe(policy, env_steps) if evaluator is not None else None
+    if evaluation is not None:
+        row.update(evaluation)
+        bar.set_postfix(eval_mean=f"{evaluation['eval_mean']:.1f}")
+    row["wall_time"] = time.perf_counter() - start
+    history.log(**row)
+    return reached(cfg, evaluation)
 
 
 def optional(check: Callable) -> Callable:

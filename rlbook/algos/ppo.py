@@ -29,7 +29,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from rlbook import validate
-from rlbook.algos.config import Config, optional, reached
+from rlbook.algos.config import Config, log_iteration, optional
 from rlbook.history import History
 from rlbook.losses import (
     approx_kl,
@@ -164,6 +164,19 @@ class PPOConfig(Config):
             )
 
 
+def actor_critic(obs_space, act_space, hidden, ortho_init: bool):
+    """A policy and a separate value network for these spaces, on rlbook's device, with
+    PPO's orthogonal initialisation when ``ortho_init``. Used by PPO and TRPO."""
+    policy = make_policy(obs_space, act_space, hidden)
+    value_fn = ValueNet(obs_space.shape[0], hidden)
+    if ortho_init:
+        last = policy.logits_net if hasattr(policy, "logits_net") else policy.mu_net
+        orthogonal_init(last, 0.01)
+        orthogonal_init(value_fn.v_net, 1.0)
+    dev = device()
+    return policy.to(dev), value_fn.to(dev)
+
+
 def orthogonal_init(net: nn.Sequential, output_gain: float) -> nn.Sequential:
     """Orthogonal weights with gain sqrt(2) in the hidden layers and ``output_gain`` in the last;
     zero biases (CleanRL's ``layer_init``; Huang et al., 2022, detail 2). Returns ``net``.
@@ -250,16 +263,8 @@ def train_ppo(env_id: str, cfg: PPOConfig | None = None) -> History:
     set_seed(cfg.seed)
     envs = make_envs(env_id, cfg.num_envs)
     obs_space, act_space = envs.single_observation_space, envs.single_action_space
-    policy = make_policy(obs_space, act_space, cfg.hidden)
-    value_fn = ValueNet(obs_space.shape[0], cfg.hidden)
-    if cfg.ortho_init:
-        last_policy_net = (
-            policy.logits_net if hasattr(policy, "logits_net") else policy.mu_net
-        )
-        orthogonal_init(last_policy_net, 0.01)
-        orthogonal_init(value_fn.v_net, 1.0)
+    policy, value_fn = actor_critic(obs_space, act_space, cfg.hidden, cfg.ortho_init)
     dev = device()
-    policy, value_fn = policy.to(dev), value_fn.to(dev)
     params = [*policy.parameters(), *value_fn.parameters()]
     # the fused kernel updates every parameter in one call: otherwise about a quarter
     # of an update's time on the CPU goes to Adam's per-tensor Python loop
@@ -369,16 +374,17 @@ def train_ppo(env_id: str, cfg: PPOConfig | None = None) -> History:
             explained_variance=explained_variance(b_values, b_returns),
             lr=lr,
         )
-        evaluation = (
-            evaluator.maybe(policy, env_steps) if evaluator is not None else None
-        )
-        if evaluation is not None:
-            row.update(evaluation)
-            bar.set_postfix(eval_mean=f"{evaluation['eval_mean']:.1f}")
-        row["wall_time"] = time.perf_counter() - start
-        history.log(**row)
         iteration += 1
-        if reached(cfg, evaluation):
+        if log_iteration(
+            history,
+            row,
+            cfg=cfg,
+            evaluator=evaluator,
+            policy=policy,
+            env_steps=env_steps,
+            start=start,
+            bar=bar,
+        ):
             break
     bar.close()
     envs.close()

@@ -27,7 +27,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from rlbook import validate
-from rlbook.algos.config import Config, choice, optional, reached
+from rlbook.algos.config import Config, choice, log_iteration, optional
 from rlbook.algos.vpg import policy_and_optimizer
 from rlbook.history import History
 from rlbook.losses import pg_loss, value_loss
@@ -199,7 +199,7 @@ def train_reinforce(
     it was before the batch), takes one Adam step on pg_loss and, with baseline="value",
     value_steps Adam steps of V_φ towards the reward-to-go. The action space decides the
     policy (make_policy); policy and value_fn, if given, are trained in place.
-    Logged: iteration, env_steps, time_s, mean_return, mean_length, episodes, loss,
+    Logged: iteration, env_steps, wall_time, mean_return, mean_length, episodes, loss,
     grad_norm, value_loss (before fitting) and, where an evaluation ran, eval_steps,
     eval_mean, eval_std. meta["policy"], meta["value_fn"]: the networks.
     Williams (1992); the value baseline as in Spinning Up's VPG.
@@ -261,12 +261,9 @@ def train_reinforce(
             )
             row["value_loss"] = losses[0]
         env_steps += batch.num_steps
-        if evaluator is not None:
-            row.update(evaluator.maybe(policy, env_steps) or {})
-        history.log(
+        row = dict(
             iteration=it,
             env_steps=env_steps,
-            time_s=time.perf_counter() - start,
             mean_return=np.mean(batch.episode_returns),
             mean_length=np.mean(batch.episode_lengths),
             episodes=len(batch.episode_returns),
@@ -276,7 +273,16 @@ def train_reinforce(
         )
         bar.update(batch.num_steps if cfg.total_steps is not None else 1)
         it += 1
-        if reached(cfg, row):
+        if log_iteration(
+            history,
+            row,
+            cfg=cfg,
+            evaluator=evaluator,
+            policy=policy,
+            env_steps=env_steps,
+            start=start,
+            bar=bar,
+        ):
             break
     bar.close()
     envs.close()

@@ -34,10 +34,10 @@ from torch.distributions import kl_divergence
 from tqdm.auto import tqdm
 
 from rlbook import validate
-from rlbook.algos.config import Config
+from rlbook.algos.config import Config, log_iteration
 from rlbook.algos.ppo import (
+    actor_critic,
     explained_variance,
-    orthogonal_init,
     ppo_advantages,
 )
 from rlbook.history import History
@@ -49,7 +49,6 @@ from rlbook.optim import (
     get_flat_params,
     set_flat_params,
 )
-from rlbook.policies import ValueNet, make_policy
 from rlbook.returns import normalize
 from rlbook.rollout import Evaluator, Rollout, collect, make_envs
 from rlbook.utils import device, set_seed
@@ -292,16 +291,8 @@ def train_trpo(env_id: str, cfg: TRPOConfig | None = None) -> History:
     set_seed(cfg.seed)
     envs = make_envs(env_id, cfg.num_envs)
     obs_space, act_space = envs.single_observation_space, envs.single_action_space
-    policy = make_policy(obs_space, act_space, cfg.hidden)
-    value_fn = ValueNet(obs_space.shape[0], cfg.hidden)
-    if cfg.ortho_init:
-        last_policy_net = (
-            policy.logits_net if hasattr(policy, "logits_net") else policy.mu_net
-        )
-        orthogonal_init(last_policy_net, 0.01)
-        orthogonal_init(value_fn.v_net, 1.0)
+    policy, value_fn = actor_critic(obs_space, act_space, cfg.hidden, cfg.ortho_init)
     dev = device()
-    policy, value_fn = policy.to(dev), value_fn.to(dev)
     vf_optimizer = torch.optim.Adam(value_fn.parameters(), lr=cfg.vf_lr, eps=1e-5)
     evaluator = Evaluator(env_id, cfg.eval_every) if cfg.eval_every else None
     history = History(algo="trpo", env_id=env_id, **asdict(cfg))
@@ -350,17 +341,17 @@ def train_trpo(env_id: str, cfg: TRPOConfig | None = None) -> History:
             value_loss=float(np.mean(v_losses)),
             explained_variance=explained_variance(values[real], b_returns),
         )
-        evaluation = (
-            evaluator.maybe(policy, env_steps) if evaluator is not None else None
-        )
-        if evaluation is not None:
-            row.update(evaluation)
-            bar.set_postfix(eval_mean=f"{evaluation['eval_mean']:.1f}")
-        row["wall_time"] = time.perf_counter() - start
-        history.log(**row)
         iteration += 1
-        solved = cfg.stop_at_eval is not None and evaluation is not None
-        if solved and evaluation["eval_mean"] >= cfg.stop_at_eval:
+        if log_iteration(
+            history,
+            row,
+            cfg=cfg,
+            evaluator=evaluator,
+            policy=policy,
+            env_steps=env_steps,
+            start=start,
+            bar=bar,
+        ):
             break
     bar.close()
     envs.close()
