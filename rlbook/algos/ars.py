@@ -32,7 +32,7 @@ from torch.distributions import Categorical, Independent, Normal
 from tqdm.auto import tqdm
 
 from rlbook import validate
-from rlbook.algos.config import Config, log_iteration, optional
+from rlbook.algos.config import Config, TrainingLog, optional
 from rlbook.history import History
 from rlbook.rollout import Evaluator, make_envs
 from rlbook.utils import offset
@@ -396,6 +396,7 @@ def train_ars(env_id: str, cfg: ARSConfig | None = None) -> History:
 
     env_steps, iteration = 0, 0
     bar = tqdm(total=cfg.total_steps, disable=not cfg.progress, desc="ars", unit="step")
+    log = TrainingLog(history, cfg, evaluator, bar, start)
     while env_steps < cfg.total_steps:
         deltas = rng.standard_normal((n, out, d))
         # rows M + nu delta_0, ..., M + nu delta_{N-1}, M - nu delta_0, ...; m of each
@@ -423,24 +424,13 @@ def train_ars(env_id: str, cfg: ARSConfig | None = None) -> History:
             weight_norm=np.linalg.norm(weights),
         )
         iteration += 1
-        if log_iteration(
-            history,
-            row,
-            cfg=cfg,
-            evaluator=evaluator,
-            policy=current_policy(),
-            env_steps=env_steps,
-            start=start,
-            bar=bar,
-        ):
+        if log(row, current_policy(), env_steps):
             break
-    bar.close()
-    envs.close()
     policy = current_policy()
-    history.meta.update(
+    return log.close(
+        envs,
         policy=policy,
         weights=weights,
         obs_mean=policy.obs_mean.numpy().astype(np.float64),
         obs_std=policy.obs_std.numpy().astype(np.float64),
     )
-    return history

@@ -59,17 +59,34 @@ def reached(cfg, evaluation: dict | None) -> bool:
     )
 
 
-def log_iteration(history, row: dict, *, cfg, evaluator, policy, env_steps, start, bar):
-    """End one training iteration the same way in every algorithm: evaluate ``policy`` if an
-    evaluation is due, log ``row`` with it and the ``wall_time`` since ``start``, and return
-    whether training should stop (:func:`reached`)."""
-    evaluation = evaluator.maybe(policy, env_steps) if evaluator is not None else None
-    if evaluation is not None:
-        row.update(evaluation)
-        bar.set_postfix(eval_mean=f"{evaluation['eval_mean']:.1f}")
-    row["wall_time"] = time.perf_counter() - start
-    history.log(**row)
-    return reached(cfg, evaluation)
+class TrainingLog:
+    """The rows of a training run, written the same way by every algorithm: each iteration
+    evaluates the policy if an evaluation is due, logs its row with the ``wall_time`` since
+    ``start``, and says whether ``cfg.stop_at_eval`` was reached."""
+
+    def __init__(self, history, cfg, evaluator, bar, start: float):
+        self.history, self.cfg, self.evaluator, self.bar = history, cfg, evaluator, bar
+        self.start = start
+
+    def __call__(self, row: dict, policy, env_steps: int) -> bool:
+        """Log one iteration's ``row``; True when training should stop."""
+        evaluator = self.evaluator
+        evaluation = (
+            evaluator.maybe(policy, env_steps) if evaluator is not None else None
+        )
+        if evaluation is not None:
+            row.update(evaluation)
+            self.bar.set_postfix(eval_mean=f"{evaluation['eval_mean']:.1f}")
+        row["wall_time"] = time.perf_counter() - self.start
+        self.history.log(**row)
+        return reached(self.cfg, evaluation)
+
+    def close(self, envs, **meta):
+        """Close the progress bar and the environments; store ``meta``; return the History."""
+        self.bar.close()
+        envs.close()
+        self.history.meta.update(meta)
+        return self.history
 
 
 def optional(check: Callable) -> Callable:

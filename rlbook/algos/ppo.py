@@ -29,7 +29,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from rlbook import validate
-from rlbook.algos.config import Config, log_iteration, optional
+from rlbook.algos.config import Config, TrainingLog, optional
 from rlbook.history import History
 from rlbook.losses import (
     approx_kl,
@@ -277,6 +277,7 @@ def train_ppo(env_id: str, cfg: PPOConfig | None = None) -> History:
     env_steps, iteration = 0, 0
     rollout: Rollout | None = None
     bar = tqdm(total=cfg.total_steps, disable=not cfg.progress, desc="ppo", unit="step")
+    log = TrainingLog(history, cfg, evaluator, bar, start)
     while env_steps < cfg.total_steps:
         lr = cfg.lr * (1.0 - env_steps / cfg.total_steps) if cfg.anneal_lr else cfg.lr
         for group in optimizer.param_groups:
@@ -375,19 +376,6 @@ def train_ppo(env_id: str, cfg: PPOConfig | None = None) -> History:
             lr=lr,
         )
         iteration += 1
-        if log_iteration(
-            history,
-            row,
-            cfg=cfg,
-            evaluator=evaluator,
-            policy=policy,
-            env_steps=env_steps,
-            start=start,
-            bar=bar,
-        ):
+        if log(row, policy, env_steps):
             break
-    bar.close()
-    envs.close()
-    history.meta["policy"] = policy
-    history.meta["value_fn"] = value_fn
-    return history
+    return log.close(envs, policy=policy, value_fn=value_fn)

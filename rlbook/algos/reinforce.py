@@ -27,7 +27,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from rlbook import validate
-from rlbook.algos.config import Config, choice, log_iteration, optional
+from rlbook.algos.config import Config, TrainingLog, choice, optional
 from rlbook.algos.vpg import policy_and_optimizer
 from rlbook.history import History
 from rlbook.losses import pg_loss, value_loss
@@ -225,7 +225,8 @@ def train_reinforce(
 
     budget = cfg.total_steps if cfg.total_steps is not None else cfg.iterations
     bar = tqdm(total=budget, disable=not cfg.progress, desc=f"reinforce {env_id}")
-    start, env_steps, it = time.perf_counter(), 0, 0
+    log = TrainingLog(history, cfg, evaluator, bar, start=time.perf_counter())
+    env_steps, it = 0, 0
     while (env_steps if cfg.total_steps is not None else it) < budget:
         batch = collect(
             envs,
@@ -273,19 +274,6 @@ def train_reinforce(
         )
         bar.update(batch.num_steps if cfg.total_steps is not None else 1)
         it += 1
-        if log_iteration(
-            history,
-            row,
-            cfg=cfg,
-            evaluator=evaluator,
-            policy=policy,
-            env_steps=env_steps,
-            start=start,
-            bar=bar,
-        ):
+        if log(row, policy, env_steps):
             break
-    bar.close()
-    envs.close()
-    history.meta["policy"] = policy
-    history.meta["value_fn"] = value_fn
-    return history
+    return log.close(envs, policy=policy, value_fn=value_fn)

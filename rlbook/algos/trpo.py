@@ -34,7 +34,7 @@ from torch.distributions import kl_divergence
 from tqdm.auto import tqdm
 
 from rlbook import validate
-from rlbook.algos.config import Config, log_iteration
+from rlbook.algos.config import Config, TrainingLog
 from rlbook.algos.ppo import (
     actor_critic,
     explained_variance,
@@ -302,6 +302,7 @@ def train_trpo(env_id: str, cfg: TRPOConfig | None = None) -> History:
     bar = tqdm(
         total=cfg.total_steps, disable=not cfg.progress, desc="trpo", unit="step"
     )
+    log = TrainingLog(history, cfg, evaluator, bar, start)
     while env_steps < cfg.total_steps:
         rollout = collect(envs, policy, cfg.num_steps, previous=rollout, seed=cfg.seed)
         values, advantages, returns = ppo_advantages(
@@ -342,19 +343,6 @@ def train_trpo(env_id: str, cfg: TRPOConfig | None = None) -> History:
             explained_variance=explained_variance(values[real], b_returns),
         )
         iteration += 1
-        if log_iteration(
-            history,
-            row,
-            cfg=cfg,
-            evaluator=evaluator,
-            policy=policy,
-            env_steps=env_steps,
-            start=start,
-            bar=bar,
-        ):
+        if log(row, policy, env_steps):
             break
-    bar.close()
-    envs.close()
-    history.meta["policy"] = policy
-    history.meta["value_fn"] = value_fn
-    return history
+    return log.close(envs, policy=policy, value_fn=value_fn)
