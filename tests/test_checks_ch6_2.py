@@ -315,7 +315,7 @@ def test_check_ppo_update_reports_an_update_that_does_nothing():
 # ---------------------------------------------------------------------------------------------
 
 
-def my_train_ppo(env_id, cfg, record, bug=None):
+def my_train_ppo(env_id, cfg, record, bug=None, update=my_update):
     set_seed(cfg.seed)
     envs = make_envs(env_id, cfg.num_envs)
     policy = make_policy(
@@ -344,7 +344,7 @@ def my_train_ppo(env_id, cfg, record, bug=None):
             "advantages": advantages[real],
             "values": values[real],
         }
-        my_update(policy, value_fn, optimizer, batch, cfg)
+        update(policy, value_fn, optimizer, batch, cfg)
         env_steps += rollout.num_steps
         record(rollout, advantages, policy, value_fn)
     envs.close()
@@ -373,19 +373,11 @@ def test_check_train_ppo_names_the_mistake(bug, diagnosis):
 
 
 def test_check_train_ppo_finds_a_broken_update_at_the_update():
+    def sign_bug(*args):
+        my_update(*args, bug="policy sign")
+
     def buggy(env_id, cfg, record):
-        import tests.test_checks_ch6_2 as me  # noqa: F401
-
-        original = my_update
-
-        def sign_bug(*args):
-            original(*args, bug="policy sign")
-
-        globals()["my_update"] = sign_bug
-        try:
-            my_train_ppo(env_id, cfg, record)
-        finally:
-            globals()["my_update"] = original
+        my_train_ppo(env_id, cfg, record, update=sign_bug)
 
     with pytest.raises(ExerciseError, match="iteration 0 differs first at the update"):
         check_train_ppo(buggy)

@@ -31,7 +31,6 @@ from typing import Any
 
 import gymnasium
 import numpy as np
-import torch
 from gymnasium import spaces
 
 __all__ = [
@@ -208,18 +207,20 @@ PROBES: dict[str, type[ProbeEnv]] = {
 """The five probes by gymnasium id, in the order to run them."""
 
 
-@torch.no_grad()
-def probe_errors(
-    env_id: str, policy: torch.nn.Module, value_fn: torch.nn.Module, gamma: float
-) -> dict[str, float]:
+def probe_errors(env_id: str, policy, value_fn, gamma: float) -> dict[str, float]:
     """How far a trained agent is from a probe's right answer.
 
     Returns ``{"value_error": max_s |V(s) - V*(s)|, "best_action_prob": min_s pi(a*(s) | s)}``
     over the probe's observations; ``best_action_prob`` is NaN where no action is better than
     another (probes 1 to 3).
 
+    ``policy`` has ``dist(obs)`` (a categorical policy) and ``value_fn`` maps observations
+    ``(B, 1)`` to values ``(B,)``, like :class:`rlbook.policies.ValueNet`.
+
     See chapter 6.2 of the book (book/06c_building_ppo.ipynb).
     """
+    import torch  # here, not at the top: the environments themselves need no torch
+
     if env_id not in PROBES:
         raise ValueError(f"env_id must be one of {list(PROBES)}, got {env_id!r}")
     if isinstance(gamma, bool) or not isinstance(gamma, int | float):
@@ -230,8 +231,9 @@ def probe_errors(
     dev = next(value_fn.parameters()).device
     obs = torch.tensor([[s] for s in targets], dtype=torch.float32, device=dev)
     expected = torch.tensor([v for v, _ in targets.values()], device=dev)
-    value_error = (value_fn(obs).reshape(-1) - expected).abs().max().item()
-    probs = policy.dist(obs).probs
+    with torch.no_grad():
+        value_error = (value_fn(obs).reshape(-1) - expected).abs().max().item()
+        probs = policy.dist(obs).probs
     best = [
         probs[i, a].item() for i, (_, a) in enumerate(targets.values()) if a is not None
     ]
