@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 import torch
 
+from rlbook import validate
 from rlbook.algos.numpy_pg import grad_log_softmax_policy
 from rlbook.returns import discounted_returns, reward_to_go
 from rlbook.utils import rng as _seeded_rng
@@ -85,6 +86,22 @@ def _call(name: str, fn: Callable, args: dict):
                 "Hint: the caller still needs its data. Build the result in a new tensor "
                 "(torch.empty_like, torch.zeros_like) or work on a copy (x.clone())."
             )
+    return got
+
+
+def _run_loop(name: str, fn: Callable, env_id: str, cfg, recorder: Callable) -> list:
+    """Run the learner's training loop ``fn(env_id, cfg, record)``; return what it recorded.
+    A crash becomes an :class:`ExerciseError` naming the input and how far the loop got."""
+    got: list = []
+    try:
+        fn(env_id, cfg, recorder(got))
+    except NotImplementedError:
+        raise
+    except Exception as exc:
+        raise ExerciseError(
+            f"{name} raised {type(exc).__name__}: {exc}\n"
+            f"on the input {env_id!r}, {cfg} (after {len(got)} recorded iterations)"
+        ) from exc
     return got
 
 
@@ -2038,12 +2055,7 @@ def check_reinforce_loop(
 
     if not callable(fn):
         raise TypeError(f"fn must be a function, got {type(fn).__name__}")
-    if (
-        not isinstance(iterations, int)
-        or isinstance(iterations, bool)
-        or iterations < 2
-    ):
-        raise ValueError(f"iterations must be an integer >= 2, got {iterations!r}")
+    iterations = validate.integer("iterations", iterations, low=2)
     cfg = ReinforceConfig(iterations=iterations, seed=seed)
     name = "reinforce_loop"
 
@@ -2058,16 +2070,7 @@ def check_reinforce_loop(
             "the grader's reference loop no longer matches train_reinforce"
         )
 
-    got: list[dict] = []
-    try:
-        fn(env_id, cfg, _loop_recorder(got))
-    except NotImplementedError:
-        raise
-    except Exception as exc:
-        raise ExerciseError(
-            f"{name} raised {type(exc).__name__}: {exc}\n"
-            f"on the input {env_id!r}, {cfg} (after {len(got)} recorded iterations)"
-        ) from exc
+    got = _run_loop(name, fn, env_id, cfg, _loop_recorder)
     if len(got) != iterations:
         raise ExerciseError(
             f"{name} called record {len(got)} times in {iterations} iterations; call "
@@ -2832,12 +2835,7 @@ def check_train_ppo(
 
     if not callable(fn):
         raise TypeError(f"fn must be a function, got {type(fn).__name__}")
-    if (
-        not isinstance(iterations, int)
-        or isinstance(iterations, bool)
-        or iterations < 2
-    ):
-        raise ValueError(f"iterations must be an integer >= 2, got {iterations!r}")
+    iterations = validate.integer("iterations", iterations, low=2)
     cfg = PPOConfig(seed=seed, total_steps=iterations * 8 * 32)
     name = "train_ppo"
 
@@ -2861,16 +2859,7 @@ def check_train_ppo(
     ):  # a defect of the book, not of the learner's loop
         raise RuntimeError("the grader's reference loop no longer matches train_ppo")
 
-    got: list[dict] = []
-    try:
-        fn(env_id, cfg, recorder(got))
-    except NotImplementedError:
-        raise
-    except Exception as exc:
-        raise ExerciseError(
-            f"{name} raised {type(exc).__name__}: {exc}\n"
-            f"on the input {env_id!r}, {cfg} (after {len(got)} recorded iterations)"
-        ) from exc
+    got = _run_loop(name, fn, env_id, cfg, recorder)
     if len(got) != len(ref):
         raise ExerciseError(
             f"{name} called record {len(got)} times; expected {len(ref)}, one per "
