@@ -184,8 +184,8 @@ def run_notebook(path: Path, offset: int, kernel_path: str, out_dir: Path) -> di
     }
 
 
-def current_bounds() -> dict[str, tuple[float | None, float | None]]:
-    """The bounds each claim has in the chapters now (numbers only), keyed by id.
+def current_bounds() -> dict[str, tuple]:
+    """(above, below, z_of) of each claim in the chapters now (numbers only), by id.
 
     Bounds set after a sweep are judged against the values that sweep measured."""
     found = {}
@@ -203,8 +203,12 @@ def current_bounds() -> dict[str, tuple[float | None, float | None]]:
                         bounds.append(float(m.group(1)) if m else None)
                     except ValueError:
                         bounds.append("expr")
+                z_of = re.search(r"\bz_of=(\d+)", call.group(2))
                 if "expr" not in bounds:
-                    found[call.group(1)] = tuple(bounds)
+                    found[call.group(1)] = (
+                        *bounds,
+                        int(z_of.group(1)) if z_of else None,
+                    )
     return found
 
 
@@ -220,7 +224,7 @@ def summarize(runs: list[dict]) -> dict:
             if "claim" in rec:  # rlbook.claims.claim: keyed by its id
                 c = dict(rec["claim"])
                 if c["id"] in now:  # judged against the bounds the book has now
-                    c["above"], c["below"] = now[c["id"]]
+                    c["above"], c["below"], c["z_of"] = now[c["id"]]
                     c["holds"] = (c["above"] is None or c["value"] > c["above"]) and (
                         c["below"] is None or c["value"] < c["below"]
                     )
@@ -235,6 +239,8 @@ def summarize(runs: list[dict]) -> dict:
                         ([math.log(c["below"] / c["value"])] if c["below"] else [])
                         + ([math.log(c["value"] / c["above"])] if c["above"] else [])
                     )
+                if c.get("z_of"):
+                    rec["z_of"], rec["bound"] = c["z_of"], c["below"]
                 key = f"claim:{c['id']}"
             else:
                 key = f"{run['notebook']}:cell{rec['cell']}:{rec['line']}"
@@ -246,6 +252,8 @@ def summarize(runs: list[dict]) -> dict:
                 entry["slack"] = min(entry["slack"], rec["slack"])
             if "log_slack" in rec:
                 entry["log_slack"] = rec["log_slack"]
+            if "z_of" in rec:
+                entry["z_of"], entry["bound"] = rec["z_of"], rec["bound"]
         for key, entry in seen.items():
             check = checks.setdefault(
                 key,
@@ -259,6 +267,8 @@ def summarize(runs: list[dict]) -> dict:
             )
             if "log_slack" in entry:
                 check["logs"].append(entry["log_slack"])
+            if "z_of" in entry:
+                check["z_of"], check["bound"] = entry["z_of"], entry["bound"]
             check["runs"] += 1
             if not entry["ok"]:
                 check["failed"].append(f"k={run['offset']},{run['kernel_path']}")
@@ -276,6 +286,14 @@ def summarize(runs: list[dict]) -> dict:
                 check["scale"] = "log"
             # a normal model of the slack (on its scale): the chance that one run fails
             check["p_fail"] = 0.5 * math.erfc(check["z"] / math.sqrt(2))
+            if "z_of" in check:
+                # the largest |z| of z_of statistics that are N(0, 1) when the claim holds:
+                # a union bound on the law, whatever ten runs happened to show
+                law = check["z_of"] * math.erfc(check["bound"] / math.sqrt(2))
+                check["p_fail"], check["scale"] = (
+                    min(1.0, law),
+                    f"law, {check['z_of']} z",
+                )
     return checks
 
 
@@ -310,20 +328,22 @@ def write_report(data: dict) -> None:
             f"(`{tight[1]['text']}`), mean slack = {tight[1]['z']:.1f} standard "
             "deviations of its spread."
         )
-        # plain asserts are keyed by cell number, which edits shift: model the claims only
-        claims = {k: c for k, c in live.items() if k.startswith("claim:")}
+        # every varying check still in the book: claims by id, plain asserts by cell (a
+        # chapter edited after its sweep must be swept again for its cells to line up)
+        claims = live
         p_book = 1 - math.prod(1 - c["p_fail"] for c in claims.values())
         worst = sorted(claims.items(), key=lambda kv: -kv[1]["p_fail"])[:6]
         lines.append(
-            f"- Chance that some claim fails in a run of the whole book, if each of the "
-            f"{len(claims)} varying claims' slack were normal on its scale (log for positive "
+            f"- Chance that some check fails in a run of the whole book, if each of the "
+            f"{len(claims)} varying checks' slack were normal on its scale (log for positive "
             "ratios, counts and KLs, linear otherwise) with the mean and spread measured "
-            f"here: {p_book:.1%}. Claims with more than 1 in 10,000: "
-            f"{sum(c['p_fail'] > 1e-4 for c in claims.values())}; the largest: "
+            "here, and each |z|-type claim (`z_of=`) failed with the chance its bound has "
+            f"under the normal law: {p_book:.2%}. Checks with more than 1 in 100,000: "
+            f"{sum(c['p_fail'] > 1e-5 for c in claims.values())}; the largest: "
             + ", ".join(f"`{k}` ({c['p_fail']:.1%})" for k, c in worst)
-            + ". With ten runs per claim this model is rough in both directions: it "
-            "overstates the risk of |z|-type claims, whose null distribution is known, and of "
-            "skewed ones, and cannot see tails that ten runs did not reach."
+            + ". With ten runs per claim the normal model is rough in both directions: "
+            "it overstates the risk of skewed quantities and cannot see tails that ten runs "
+            "did not reach."
         )
     lines += [
         "",
@@ -363,7 +383,7 @@ def write_report(data: dict) -> None:
         "P(fail), normal model |",
         "|---|---|--:|--:|--:|--:|--:|--:|",
     ]
-    for key, c in sorted(noisy.items(), key=lambda kv: kv[1]["z"]):
+    for key, c in sorted(noisy.items(), key=lambda kv: (-kv[1]["p_fail"], kv[1]["z"])):
         text = c["text"].replace("|", "\\|")
         lines.append(
             f"| `{key}` | `{text}` | {c['runs']} | {c['min_slack']:.4g} | "

@@ -25,6 +25,8 @@ import re
 
 import numpy as np
 
+from rlbook import validate
+
 ISSUES_URL = "https://github.com/rlbook/rlbook/issues"
 _ID = re.compile(r"^ch[0-9a-z.]+-[a-z0-9-]+$")
 # how a claim's line looks in HTML; the book's "Checked claims" page reads the record back
@@ -52,9 +54,9 @@ def _fmt(x: float) -> str:
 class Claim:
     """One checked claim; its repr is the visible line (see :func:`claim`)."""
 
-    def __init__(self, id: str, text: str, value: float, below, above):
+    def __init__(self, id: str, text: str, value: float, below, above, z_of=None):
         self.id, self.text, self.value = id, text, value
-        self.below, self.above = below, above
+        self.below, self.above, self.z_of = below, above, z_of
         self.holds = math.isfinite(value) and (
             (below is None or value < below) and (above is None or value > above)
         )
@@ -84,6 +86,7 @@ class Claim:
             "holds": self.holds,
             "range": self.range_text,
             "measured": _fmt(self.value),
+            "z_of": self.z_of,
         }
 
     def __repr__(self) -> str:
@@ -106,7 +109,13 @@ class Claim:
 
 
 def claim(
-    id: str, text: str, value, *, below: float | None = None, above: float | None = None
+    id: str,
+    text: str,
+    value,
+    *,
+    below: float | None = None,
+    above: float | None = None,
+    z_of: int | None = None,
 ) -> None:
     """Check ``above < value < below`` and show the claim as one line.
 
@@ -121,6 +130,11 @@ def claim(
         What was measured (a Python, NumPy or 0-d torch number).
     below, above : float, optional
         The accepted range (at least one bound).
+    z_of : int, optional
+        For a claim "these estimates are unbiased": ``value`` is the largest |z| of
+        ``z_of`` statistics, each standard normal when the claim is true. The spread
+        report then takes the chance of a false failure from that law,
+        ``z_of * P(|N(0, 1)| > below)``, instead of from the measured spread.
 
     The line ``✓ text (measured v; holds for range)`` is displayed under the cell.
 
@@ -141,7 +155,13 @@ def claim(
         raise ValueError(
             f"the range is empty: above={above} is not below below={below}"
         )
-    result = Claim(id, text.strip(), _number("value", value), below, above)
+    if z_of is not None:
+        z_of = validate.positive_int("z_of", z_of)
+        if below is None or above is not None:
+            raise ValueError(
+                "a claim with z_of bounds |z| from above: give below= only"
+            )
+    result = Claim(id, text.strip(), _number("value", value), below, above, z_of)
     _publish(result)
     if not result.holds and not os.environ.get("RLBOOK_CLAIMS_RECORD"):
         raise ClaimFailed(

@@ -84,3 +84,16 @@ def test_the_claims_page_reads_the_record_back_from_the_html_line():
     match = HTML_LINE.search(c._repr_mimebundle_()["text/html"])
     record = json.loads(html.unescape(match.group(1)))
     assert record["text"] == c.text and record["range"] == "value < 1"
+
+
+def test_z_of_is_recorded_and_needs_an_upper_bound_only(tmp_path, monkeypatch):
+    path = tmp_path / "records.jsonl"
+    monkeypatch.setenv("RLBOOK_CLAIMS_RECORD", str(path))
+    claim("ch1-z", "unbiased", 2.1, below=5.0, z_of=np.int64(15))
+    assert json.loads(path.read_text())["claim"]["z_of"] == 15
+    with pytest.raises(ValueError, match="below= only"):
+        claim("ch1-z", "unbiased", 2.1, above=0.0, below=5.0, z_of=3)
+    with pytest.raises(ValueError, match="z_of"):
+        claim("ch1-z", "unbiased", 2.1, below=5.0, z_of=0)
+    with pytest.raises(TypeError, match="z_of"):
+        claim("ch1-z", "unbiased", 2.1, below=5.0, z_of=2.5)
