@@ -405,7 +405,7 @@ def main() -> None:
     parser.add_argument(
         "--append",
         action="store_true",
-        help="add these runs to the existing results (other chapters, same offsets)",
+        help="add these runs to the results, replacing the same chapter and configuration",
     )
     parser.add_argument(
         "--tag", default="", help="a suffix for the output files (a partial sweep)"
@@ -434,8 +434,12 @@ def main() -> None:
     }
     if args.append and RESULTS.exists():
         data = json.loads(RESULTS.read_text())
-        names = {p.name for p in paths}
-        data["runs"] = [r for r in data["runs"] if r["notebook"] not in names]
+        redone = {(p.name, k, kp) for k, kp in configs for p in paths}
+        data["runs"] = [
+            r
+            for r in data["runs"]
+            if (r["notebook"], r["offset"], r["kernel_path"]) not in redone
+        ]
     jobs = [(p, k, kp) for k, kp in configs for p in paths]
     # longest chapters first keeps both workers busy to the end
     with ThreadPoolExecutor(args.jobs) as pool:
