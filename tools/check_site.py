@@ -6,7 +6,9 @@ Checks, page by page:
 - every image (figures, GIFs) loaded (``naturalWidth > 0``);
 - on a chapter built from a notebook, the Colab button opens that chapter's notebook in the
   repository named in ``_config.yml``;
-- every internal link points at a page that exists, and its ``#anchor`` at an id on that page.
+- every internal link points at a page that exists, and its ``#anchor`` at an id on that page;
+- no code cell scrolls sideways: at window widths 1100 and 1280 px, every visible line of code
+  fits its block (``_static/rlbook.css`` scales the code font for that).
 
 Saves a full-page screenshot per page to ``_build/screenshots``. Uses Debian's ``chromium`` and
 ``chromium-driver`` (``apt-get install chromium chromium-driver``).
@@ -123,6 +125,17 @@ return {maths, rendered, mathjaxSrc, images, colab, title: document.title,
 """
 
 
+WIDE_CODE = """
+return [...document.querySelectorAll('div.cell_input pre')]
+  .filter(p => p.offsetParent && p.innerText.trim() && p.scrollWidth > p.clientWidth + 1)
+  .map(p => {
+    const lines = p.innerText.split('\\n');
+    const longest = lines.reduce((a, b) => (b.length > a.length ? b : a), '');
+    return `${p.scrollWidth} px in ${p.clientWidth} px: ${longest.trim().slice(0, 60)}`;
+  });
+"""
+
+
 def check_page(
     driver, base: str, page: Path, html_root: Path, shots: Path
 ) -> tuple[list[str], dict]:
@@ -160,6 +173,10 @@ def check_page(
         if expected not in state["colab"]:
             problems.append(f"Colab button {state['colab']} != {expected}")
     problems += broken_links(page, html_root)
+    for width in (1280, 1100):
+        driver.set_window_size(width, 1400)
+        for wide in driver.execute_script(WIDE_CODE):
+            problems.append(f"code scrolls sideways at {width} px: {wide}")
     driver.set_window_size(1100, min(int(state["height"]), 16000))
     shot = shots / (page.relative_to(html_root).as_posix().replace("/", "__") + ".png")
     driver.save_screenshot(str(shot))
