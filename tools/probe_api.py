@@ -2068,7 +2068,7 @@ def history_cases():
         "shapes",
         "History.log 2-entry tensor",
         lambda: H().log(loss=T([1.0, 2.0])),
-        ValueError,
+        TypeError,
         "loss",
     )
     bad(
@@ -2358,6 +2358,13 @@ def video_cases():
         "values",
         "record_episode policy_fn returns 2 actions",
         lambda: rec("CartPole-v1", lambda o: [0, 1], max_steps=2),
+        ValueError,
+        "policy_fn",
+    )
+    bad(
+        "values",
+        "record_episode action 0.7 (would be truncated to 0)",
+        lambda: rec("CartPole-v1", lambda o: 0.7, max_steps=2),
         ValueError,
         "policy_fn",
     )

@@ -63,13 +63,30 @@ def grad_log_softmax_policy(
     -----
     See chapter 1 of the book (book/01_policy_gradient.ipynb).
     """
+    theta = validate.float_array("theta", _numpy("theta", theta), ndim=2)
+    x = validate.float_array("x", _numpy("x", x), nonempty=False)
+    actions = _numpy("actions", actions)
     if x.ndim != 2 or x.shape[1] != theta.shape[0]:
         raise ValueError(f"x must be shaped (B, {theta.shape[0]}), got {x.shape}")
+    if actions.dtype.kind not in "iu":
+        raise TypeError(f"actions must be an integer array, got dtype {actions.dtype}")
     if actions.shape != (x.shape[0],):
         raise ValueError(f"actions must be shaped ({x.shape[0]},), got {actions.shape}")
+    if actions.size and (actions.min() < 0 or actions.max() >= theta.shape[1]):
+        raise ValueError(
+            f"actions must be in 0 .. {theta.shape[1] - 1}, got values from "
+            f"{actions.min()} to {actions.max()}"
+        )
     probs = softmax(x @ theta)
     onehot = np.eye(theta.shape[1])[actions]
     return x[:, :, None] * (onehot - probs)[:, None, :]
+
+
+def _numpy(name: str, x) -> np.ndarray:
+    """``x`` itself if it is a NumPy array; this module computes with NumPy only."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{name} must be a NumPy array, got {type(x).__name__}")
+    return x
 
 
 @dataclass
