@@ -1,0 +1,51 @@
+"""The independent probe of bad input (tools/probe_api.py) as a test: no call across rlbook's
+public API may end in a cryptic error or a silent wrong result.
+
+Cases in the known-open list are graded by modules outside the probe's fixes
+(rlbook/checks/ch*.py); the test fails if any other case is CRYPTIC or SILENT, and also if a
+known-open case starts passing (then remove it from the list)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+PROBE = Path(__file__).resolve().parents[1] / "tools" / "probe_api.py"
+
+# still open, in modules this probe's fixes do not touch (see the report of issue 11)
+KNOWN_OPEN = {
+    # rlbook/checks/ch1.py, ch3.py (and the other graders): n_random is not validated
+    "check_reward_to_go n_random='5'",
+    "check_reward_to_go n_random=-1",
+    "check_discounted_returns n_random='5'",
+    "check_discounted_returns n_random=-1",
+    # rlbook/checks/ch6_2.py calls fn directly for its gradient check, not through _call
+    "check_value_loss .numpy() on a grad tensor",
+}
+
+
+def _probe():
+    spec = importlib.util.spec_from_file_location("probe_api", PROBE)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["probe_api"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_probe_finds_no_cryptic_error_and_no_silent_result() -> None:
+    probe = _probe()
+    probe.CASES.clear()
+    probe.build()
+    assert len(probe.CASES) >= 250
+    for case in probe.CASES:
+        probe.run_case(case)
+    failing = {
+        case.label: f"{case.outcome} {case.category}: {case.detail}"
+        for case in probe.CASES
+        if case.outcome in (probe.CRYPTIC, probe.SILENT)
+    }
+    new = {label: why for label, why in failing.items() if label not in KNOWN_OPEN}
+    assert not new, "\n".join(f"{label}: {why}" for label, why in new.items())
+    fixed = KNOWN_OPEN - set(failing)
+    assert not fixed, f"now passing, remove from KNOWN_OPEN: {sorted(fixed)}"
