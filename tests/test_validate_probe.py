@@ -248,3 +248,18 @@ def test_numpy_gradient_checks_its_actions() -> None:
         grad_log_softmax_policy(theta, x, np.array([0.0, 1.0, 1.0]))
     with pytest.raises(TypeError, match="x must be a NumPy array"):
         grad_log_softmax_policy(theta, torch.ones(3, 5), np.array([0, 1, 1]))
+
+
+def test_numpy_helpers_take_numpy_arrays_of_finite_numbers(envs) -> None:
+    from rlbook.algos.numpy_pg import features, log_softmax, softmax
+    from rlbook.algos.vpg import vpg_weights
+
+    assert np.allclose(softmax(np.zeros((2, 3))), 1 / 3)
+    with pytest.raises(TypeError, match="logits must be a NumPy array"):
+        softmax([1.0, 2.0])
+    with pytest.raises(ValueError, match="logits must be finite"):
+        log_softmax(np.array([math.nan, 1.0]))
+    with pytest.raises(TypeError, match="obs must be a NumPy array"):
+        features(torch.zeros(2, 4))
+    with pytest.raises(TypeError, match="rollout must be a Rollout"):
+        vpg_weights({}, "return")

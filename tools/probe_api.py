@@ -2821,6 +2821,661 @@ def _value_loss_numpy(new_values, old_values, advantages):
     return torch.as_tensor(0.5 * np.mean((new_values.numpy() - returns) ** 2))
 
 
+# ------------------------------------------------------------------------------ the rest
+
+
+def other_module_cases():
+    """ppo's and ars's helpers, trpo, optim, exact, envs, numpy_pg, and every grader."""
+    from rlbook import exact, optim
+    from rlbook.checks import (
+        check_ars_update,
+        check_clip_objective,
+        check_conjugate_gradient,
+        check_discounted_returns,
+        check_fisher_vector_product,
+        check_gae,
+        check_gaussian_log_prob,
+        check_gaussian_score,
+        check_grad_log_softmax,
+        check_minibatch_advantages,
+        check_minibatches,
+        check_normalize,
+        check_per_decision_is,
+        check_ppo_update,
+        check_reinforce_loop,
+        check_reward_to_go,
+        check_reward_to_go_estimates,
+        check_score_categorical,
+        check_train_ppo,
+        check_trajectory_weights,
+        check_value_loss,
+    )
+    from rlbook.envs import PixelcopterEnv, hover_policy, probe_errors
+
+    ev = ppo.explained_variance
+    ok(
+        "controls",
+        "explained_variance",
+        lambda: ev(T([1.0, 2.0]), T([1.0, 2.0])),
+        lambda r: r == 1.0,
+    )
+    bad(
+        "types",
+        "explained_variance numpy",
+        lambda: ev(np.ones(2), T([1.0, 2.0])),
+        TypeError,
+        "predictions",
+    )
+    bad(
+        "mismatch",
+        "explained_variance shapes",
+        lambda: ev(T([1.0]), T([1.0, 2.0])),
+        ValueError,
+        "targets",
+    )
+    bad(
+        "empty",
+        "explained_variance empty",
+        lambda: ev(torch.zeros(0), torch.zeros(0)),
+        ValueError,
+        "predictions",
+    )
+    oi = ppo.orthogonal_init
+    bad("types", "orthogonal_init net=str", lambda: oi("net", 1.0), TypeError, "net")
+    bad(
+        "values",
+        "orthogonal_init output_gain=-1",
+        lambda: oi(policies.mlp([2, 2]), -1.0),
+        ValueError,
+        "output_gain",
+    )
+    pa = ppo.ppo_advantages
+    batch = rollout.collect(cartpole(), CAT, 4, seed=0)
+    ok("controls", "ppo_advantages", lambda: pa(batch, VNET, 0.99, 0.95))
+    bad(
+        "values",
+        "ppo_advantages gamma=2",
+        lambda: pa(batch, VNET, 2.0, 0.95),
+        ValueError,
+        "gamma",
+    )
+    bad(
+        "types",
+        "ppo_advantages rollout=dict",
+        lambda: pa({}, VNET, 0.99, 0.95),
+        TypeError,
+        "rollout",
+    )
+    bad(
+        "types",
+        "ppo_advantages value_fn=str",
+        lambda: pa(batch, "v", 0.99, 0.95),
+        TypeError,
+        "value_fn",
+    )
+    bad(
+        "types",
+        "ppo_advantages handle_truncation='yes'",
+        lambda: pa(batch, VNET, 0.99, 0.95, "yes"),
+        TypeError,
+        "handle_truncation",
+    )
+
+    au = ars.ars_update
+    rp, rm, deltas = np.array([1.0, 2.0]), np.array([0.0, 1.0]), np.ones((2, 1, 4))
+    ok("controls", "ars_update", lambda: au(rp, rm, deltas, 1, 0.1))
+    ok(
+        "numpy-ints",
+        "ars_update b=np.int64(2)",
+        lambda: au(rp, rm, deltas, np.int64(2), 0.1),
+    )
+    ok(
+        "dtypes",
+        "ars_update int returns promoted",
+        lambda: au(np.array([1, 2]), np.array([0, 1]), deltas, 2, 0.1),
+    )
+    bad(
+        "values",
+        "ars_update b=3 of 2",
+        lambda: au(rp, rm, deltas, 3, 0.1),
+        ValueError,
+        "b",
+    )
+    bad(
+        "non-finite",
+        "ars_update nan return",
+        lambda: au(np.array([math.nan, 1.0]), rm, deltas, 1, 0.1),
+        ValueError,
+        "r_plus",
+    )
+    bad(
+        "mismatch",
+        "ars_update deltas rows",
+        lambda: au(rp, rm, np.ones((3, 1, 4)), 1, 0.1),
+        ValueError,
+        "deltas",
+    )
+    bad(
+        "values",
+        "ars_update step_size=-1",
+        lambda: au(rp, rm, deltas, 1, -1.0),
+        ValueError,
+        "step_size",
+    )
+    bad(
+        "non-finite",
+        "ars_update step_size=nan",
+        lambda: au(rp, rm, deltas, 1, math.nan),
+        ValueError,
+        "step_size",
+    )
+    bad(
+        "types",
+        "ars_update scale_by_reward_std='no'",
+        lambda: au(rp, rm, deltas, 1, 0.1, "no"),
+        TypeError,
+        "scale_by_reward_std",
+    )
+    bad(
+        "non-finite",
+        "ars_update nan deltas",
+        lambda: au(rp, rm, np.full((2, 1, 4), math.nan), 1, 0.1),
+        ValueError,
+        "deltas",
+    )
+    LP_ = ars.LinearPolicy
+    ok(
+        "controls",
+        "LinearPolicy",
+        lambda: LP_(np.zeros((2, 4)), np.zeros(4), np.ones(4), "discrete"),
+    )
+    bad(
+        "values",
+        "LinearPolicy action_kind='x'",
+        lambda: LP_(np.zeros((2, 4)), np.zeros(4), np.ones(4), "x"),
+        ValueError,
+        "action_kind",
+    )
+    bad(
+        "mismatch",
+        "LinearPolicy obs_mean length",
+        lambda: LP_(np.zeros((2, 4)), np.zeros(3), np.ones(4), "discrete"),
+        ValueError,
+        "obs_mean",
+    )
+    bad(
+        "values",
+        "LinearPolicy obs_std=0",
+        lambda: LP_(np.zeros((2, 4)), np.zeros(4), np.zeros(4), "discrete"),
+        ValueError,
+        "obs_std",
+    )
+    bad(
+        "types",
+        "LinearPolicy weights=str",
+        lambda: LP_("w", np.zeros(4), np.ones(4), "discrete"),
+        TypeError,
+        "weights",
+    )
+    rms = ars.RunningMeanStd
+    bad("types", "RunningMeanStd shape=4.0", lambda: rms(4.0), TypeError, "shape")
+    bad(
+        "mismatch",
+        "RunningMeanStd.update wrong width",
+        lambda: rms((4,)).update(np.ones((2, 3))),
+        ValueError,
+        "x",
+    )
+    bad(
+        "non-finite",
+        "RunningMeanStd.update nan",
+        lambda: rms((4,)).update(np.full((2, 4), math.nan)),
+        ValueError,
+        "x",
+    )
+    la = ars.linear_actions
+    bad(
+        "mismatch",
+        "linear_actions weights width",
+        lambda: la(np.zeros((2, 3)), np.zeros((1, 4)), gym.spaces.Discrete(2)),
+        ValueError,
+        "weights",
+    )
+
+    ls = trpo.line_search
+    x0 = torch.zeros(2)
+    ok(
+        "controls",
+        "line_search",
+        lambda: ls(
+            lambda x: float(x.sum()), lambda x: 0.0, x0, torch.ones(2), 2.0, 0.01
+        ),
+    )
+    bad(
+        "values",
+        "line_search max_kl=0",
+        lambda: ls(lambda x: 0.0, lambda x: 0.0, x0, torch.ones(2), 1.0, 0.0),
+        ValueError,
+        "max_kl",
+    )
+    bad(
+        "mismatch",
+        "line_search full_step shape",
+        lambda: ls(lambda x: 0.0, lambda x: 0.0, x0, torch.ones(3), 1.0, 0.01),
+        ValueError,
+        "full_step",
+    )
+    bad(
+        "types",
+        "line_search surrogate=str",
+        lambda: ls("s", lambda x: 0.0, x0, torch.ones(2), 1.0, 0.01),
+        TypeError,
+        "surrogate",
+    )
+    bad(
+        "types",
+        "line_search max_backtracks=2.0",
+        lambda: ls(
+            lambda x: 0.0,
+            lambda x: 0.0,
+            x0,
+            torch.ones(2),
+            1.0,
+            0.01,
+            max_backtracks=2.0,
+        ),
+        TypeError,
+        "max_backtracks",
+    )
+    bad(
+        "other-config",
+        "trpo_step given a PPOConfig",
+        lambda: trpo.trpo_step(
+            CAT, batch.obs, batch.actions, batch.rewards, ppo.PPOConfig()
+        ),
+        TypeError,
+        "cfg",
+    )
+
+    cg, A = optim.conjugate_gradient, torch.eye(2)
+    ok(
+        "controls",
+        "conjugate_gradient",
+        lambda: cg(lambda v: A @ v, torch.ones(2)),
+        close(torch.ones(2)),
+    )
+    ok(
+        "numpy-ints",
+        "conjugate_gradient iters=np.int64(3)",
+        lambda: cg(lambda v: A @ v, torch.ones(2), np.int64(3)),
+    )
+    bad(
+        "types",
+        "conjugate_gradient b numpy",
+        lambda: cg(lambda v: A @ v, np.ones(2)),
+        TypeError,
+        "b",
+    )
+    bad(
+        "types",
+        "conjugate_gradient iters=2.0",
+        lambda: cg(lambda v: A @ v, torch.ones(2), 2.0),
+        TypeError,
+        "iters",
+    )
+    bad(
+        "values",
+        "conjugate_gradient iters=0",
+        lambda: cg(lambda v: A @ v, torch.ones(2), 0),
+        ValueError,
+        "iters",
+    )
+    bad(
+        "types",
+        "conjugate_gradient matvec=str",
+        lambda: cg("A", torch.ones(2)),
+        TypeError,
+        "matvec",
+    )
+    bad(
+        "non-finite",
+        "conjugate_gradient nan b",
+        lambda: cg(lambda v: A @ v, T([math.nan, 1.0])),
+        ValueError,
+        "b",
+    )
+    bad(
+        "values",
+        "conjugate_gradient matvec returns wrong shape",
+        lambda: cg(lambda v: torch.ones(3), torch.ones(2)),
+        ValueError,
+        "matvec",
+    )
+    p = [torch.zeros(2, requires_grad=True)]
+    bad(
+        "mismatch",
+        "set_flat_params wrong length",
+        lambda: optim.set_flat_params(p, torch.zeros(3)),
+        ValueError,
+        "flat",
+    )
+    bad(
+        "types",
+        "set_flat_params numpy",
+        lambda: optim.set_flat_params(p, np.zeros(2)),
+        TypeError,
+        "flat",
+    )
+    bad(
+        "types",
+        "get_flat_params of a tensor",
+        lambda: optim.get_flat_params(torch.zeros(2)),
+        TypeError,
+        "params",
+    )
+    bad(
+        "values",
+        "fisher_vector_product damping=-1",
+        lambda: optim.fisher_vector_product(
+            lambda: (p[0] ** 2).sum(), p, torch.ones(2), -1.0
+        ),
+        ValueError,
+        "damping",
+    )
+    bad(
+        "mismatch",
+        "fisher_vector_product vector length",
+        lambda: optim.fisher_vector_product(
+            lambda: (p[0] ** 2).sum(), p, torch.ones(3)
+        ),
+        ValueError,
+        "vector",
+    )
+
+    mdp = exact.random_mdp(3, 2, 3, seed=0)
+    theta = torch.zeros(3, 2, dtype=torch.float64)
+    ok("controls", "exact.expected_return", lambda: exact.expected_return(mdp, theta))
+    ok(
+        "numpy-ints",
+        "exact.random_mdp np.int64 sizes",
+        lambda: exact.random_mdp(
+            np.int64(3), np.int64(2), np.int64(3), seed=np.int64(0)
+        ),
+    )
+    ok(
+        "dtypes",
+        "exact.policy_probs float32 theta",
+        lambda: exact.policy_probs(theta.float()),
+    )
+    bad(
+        "types",
+        "exact.random_mdp num_states='3'",
+        lambda: exact.random_mdp("3"),
+        TypeError,
+        "num_states",
+    )
+    bad(
+        "values",
+        "exact.random_mdp horizon=0",
+        lambda: exact.random_mdp(3, 2, 0),
+        ValueError,
+        "horizon",
+    )
+    bad(
+        "values",
+        "exact.chain_mdp slip=2",
+        lambda: exact.chain_mdp(slip=2.0),
+        ValueError,
+        "slip",
+    )
+    bad(
+        "mismatch",
+        "exact.expected_return theta shape",
+        lambda: exact.expected_return(mdp, torch.zeros(2, 2)),
+        ValueError,
+        "theta",
+    )
+    ok(
+        "controls",
+        "exact.expected_return of a NumPy theta (documented: array-like)",
+        lambda: exact.expected_return(mdp, np.zeros((3, 2))),
+        close(exact.expected_return(mdp, theta)),
+    )
+    bad(
+        "non-finite",
+        "exact.policy_probs nan theta",
+        lambda: exact.policy_probs(torch.full((3, 2), math.nan)),
+        ValueError,
+        "theta",
+    )
+    bad(
+        "values",
+        "exact.expected_return gamma=2",
+        lambda: exact.expected_return(mdp, theta, 2.0),
+        ValueError,
+        "gamma",
+    )
+    bad(
+        "types",
+        "exact.expected_return mdp=str",
+        lambda: exact.expected_return("mdp", theta),
+        TypeError,
+        "mdp",
+    )
+    bad(
+        "values",
+        "exact.sample_trajectories num_trajectories=0",
+        lambda: exact.sample_trajectories(mdp, theta, 0, 0),
+        ValueError,
+        "num_trajectories",
+    )
+    bad(
+        "values",
+        "exact.sample_trajectories seed=-1",
+        lambda: exact.sample_trajectories(mdp, theta, 2, -1),
+        ValueError,
+        "seed",
+    )
+    bad(
+        "values",
+        "exact.TabularMDP P rows not summing to 1",
+        lambda: exact.TabularMDP(
+            torch.ones(2, 2, 2),
+            torch.zeros(2, 2),
+            T([0.5, 0.5], dtype=torch.float64),
+            2,
+        ),
+        ValueError,
+        "P",
+    )
+    bad(
+        "mismatch",
+        "exact.TabularMDP R shape",
+        lambda: exact.TabularMDP(mdp.P, torch.zeros(2, 2), mdp.mu0, 2),
+        ValueError,
+        "R",
+    )
+    bad(
+        "empty",
+        "exact.estimator_stats empty",
+        lambda: exact.estimator_stats(torch.zeros(0, 2)),
+        ValueError,
+        "estimates",
+    )
+    bad(
+        "values",
+        "exact.estimator_weights weights='x'",
+        lambda: exact.estimator_weights(
+            exact.sample_trajectories(mdp, theta, 2, 0), "x"
+        ),
+        ValueError,
+        "weights",
+    )
+
+    bad(
+        "values",
+        "gym.make Pixelcopter render_mode='x'",
+        lambda: PixelcopterEnv(render_mode="x"),
+        ValueError,
+        "render_mode",
+    )
+    bad(
+        "values",
+        "PixelcopterEnv scale=0",
+        lambda: PixelcopterEnv(scale=0),
+        ValueError,
+        "scale",
+    )
+    bad(
+        "types",
+        "PixelcopterEnv scale='8'",
+        lambda: PixelcopterEnv(scale="8"),
+        TypeError,
+        "scale",
+    )
+    bad(
+        "types",
+        "PixelcopterEnv scale=2.5",
+        lambda: PixelcopterEnv(scale=2.5),
+        (TypeError, ValueError),
+        "scale",
+    )
+    ok(
+        "numpy-ints",
+        "PixelcopterEnv scale=np.int64(2)",
+        lambda: PixelcopterEnv(scale=np.int64(2)),
+    )
+    bad(
+        "shapes",
+        "hover_policy wrong obs length",
+        lambda: hover_policy(np.zeros(3)),
+        ValueError,
+        "obs",
+    )
+    bad(
+        "values",
+        "probe_errors unknown probe",
+        lambda: probe_errors("nope", CAT, VNET, 0.9),
+        ValueError,
+        "env_id",
+    )
+    bad(
+        "values",
+        "probe_errors gamma=2",
+        lambda: probe_errors(
+            "rlbook/Probe1ConstantReward-v0",
+            policies.CategoricalPolicy(1, 2),
+            policies.ValueNet(1),
+            2.0,
+        ),
+        ValueError,
+        "gamma",
+    )
+
+    ls_, sm = numpy_pg.log_softmax, numpy_pg.softmax
+    ok(
+        "controls",
+        "softmax",
+        lambda: sm(np.zeros((2, 3))),
+        lambda r: np.allclose(r, 1 / 3),
+    )
+    bad("types", "softmax of a list", lambda: sm([1.0, 2.0]), TypeError, "logits")
+    bad(
+        "non-finite",
+        "log_softmax nan",
+        lambda: ls_(np.array([math.nan, 1.0])),
+        ValueError,
+        "logits",
+    )
+    bad(
+        "types",
+        "features of a tensor",
+        lambda: numpy_pg.features(torch.zeros(2, 4)),
+        TypeError,
+        "obs",
+    )
+    bad(
+        "types",
+        "vpg_weights rollout=dict",
+        lambda: vpg.vpg_weights({}, "return"),
+        TypeError,
+        "rollout",
+    )
+    bad(
+        "types",
+        "check_batch numpy",
+        lambda: losses.check_batch(a=np.ones(2)),
+        TypeError,
+        "a",
+    )
+    bad(
+        "types",
+        "check_rewards numpy",
+        lambda: returns.check_rewards(np.ones((2, 2)), DONES, 1.0),
+        TypeError,
+        "rewards",
+    )
+
+    graders = {
+        "check_ars_update": check_ars_update,
+        "check_clip_objective": check_clip_objective,
+        "check_conjugate_gradient": check_conjugate_gradient,
+        "check_discounted_returns": check_discounted_returns,
+        "check_fisher_vector_product": check_fisher_vector_product,
+        "check_gae": check_gae,
+        "check_gaussian_log_prob": check_gaussian_log_prob,
+        "check_gaussian_score": check_gaussian_score,
+        "check_grad_log_softmax": check_grad_log_softmax,
+        "check_minibatch_advantages": check_minibatch_advantages,
+        "check_normalize": check_normalize,
+        "check_per_decision_is": check_per_decision_is,
+        "check_reward_to_go": check_reward_to_go,
+        "check_reward_to_go_estimates": check_reward_to_go_estimates,
+        "check_score_categorical": check_score_categorical,
+        "check_trajectory_weights": check_trajectory_weights,
+        "check_value_loss": check_value_loss,
+    }
+    for name, grader in graders.items():
+        bad(
+            "graders",
+            f"{name} fn returns a str",
+            lambda g=grader: g(lambda *a, **k: "done"),
+            ExerciseError,
+            "returned a str",
+            "got str",
+        )
+        bad(
+            "graders",
+            f"{name} fn returns None",
+            lambda g=grader: g(lambda *a, **k: None),
+            ExerciseError,
+            "return",
+        )
+        bad(
+            "graders",
+            f"{name} fn raises",
+            lambda g=grader: g(lambda *a, **k: 1 / 0),
+            ExerciseError,
+            "ZeroDivisionError",
+        )
+        bad("graders", f"{name} fn=None", lambda g=grader: g(None), TypeError, "fn")
+    procedures = {
+        "check_minibatches": check_minibatches,
+        "check_ppo_update": check_ppo_update,
+        "check_reinforce_loop": check_reinforce_loop,
+        "check_train_ppo": check_train_ppo,
+    }
+    for name, grader in procedures.items():
+        bad(
+            "graders",
+            f"{name} fn raises",
+            lambda g=grader: g(lambda *a, **k: 1 / 0),
+            ExerciseError,
+            "ZeroDivisionError",
+        )
+        bad("graders", f"{name} fn=str", lambda g=grader: g("fn"), TypeError, "fn")
+
+
 # ------------------------------------------------------------------------------ main
 
 
@@ -2839,6 +3494,7 @@ def build() -> None:
         video_cases,
         claims_utils_cases,
         grader_cases,
+        other_module_cases,
     ):
         section()
 

@@ -59,6 +59,7 @@ def vpg_weights(rollout: Rollout, kind: str) -> torch.Tensor:
 
     This is the only line that differs between chapter 1's and chapter 3's algorithm.
     """
+    validate.instance("rollout", rollout, Rollout)
     if kind == "return":
         return discounted_returns(rollout.rewards, rollout.dones, mask=rollout.mask)
     if kind == "reward_to_go":
