@@ -264,6 +264,10 @@ def _check_shape(name: str, shape: tuple, ndim: int | None, nonempty: bool) -> N
 def finite(name: str, x, *, where: torch.Tensor | None = None):
     """``x`` itself if every entry (every entry ``where`` True) is finite: no NaN, no inf."""
     if isinstance(x, torch.Tensor):
+        if where is None and x.is_floating_point() and math.isfinite(x.detach().sum()):
+            # a NaN or inf entry makes the sum NaN or inf: one reduction, no bool tensor
+            # (a sum that overflows from finite entries falls through to the full check)
+            return x
         ok = torch.isfinite(x if where is None else x[where]).all()
     else:
         ok = np.isfinite(x if where is None else x[where]).all()

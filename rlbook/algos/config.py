@@ -14,6 +14,7 @@ positive integer evaluates each time that many environment steps have passed, an
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from typing import ClassVar
@@ -35,7 +36,9 @@ class Config:
         check = self.CHECKS.get(name)
         if check is not None:
             value = check(name, value)
-        if not self.__dict__.get("_made", False):  # being made: __post_init__ follows
+        # while the dataclass's __init__ sets its fields one by one, __post_init__ follows;
+        # once every field is set, a change must keep the relations between fields
+        if any(f.name not in self.__dict__ for f in dataclasses.fields(self)):
             object.__setattr__(self, name, value)
             return
         old = getattr(self, name)
@@ -48,7 +51,6 @@ class Config:
 
     def __post_init__(self) -> None:
         self._check_relations()
-        object.__setattr__(self, "_made", True)
 
     def _check_relations(self) -> None:
         if hasattr(self, "eval_every"):
