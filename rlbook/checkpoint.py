@@ -47,6 +47,15 @@ def _hidden_sizes(net: nn.Sequential, name: str) -> list[int]:
     return [m.out_features for m in linears[:-1]]
 
 
+def _device(name: str, value) -> torch.device:
+    """A torch device from a ``torch.device`` or its name (``"cpu"``, ``"cuda:0"``)."""
+    validate.instance(name, value, (str, torch.device))
+    try:
+        return torch.device(value)
+    except RuntimeError as exc:
+        raise ValueError(f"{name} must name a torch device, got {value!r}") from exc
+
+
 def checksum(state_dict: dict[str, torch.Tensor]) -> str:
     """SHA-256 (hex) of a state dict's names, dtypes, shapes and tensor bytes, in name order."""
     digest = hashlib.sha256()
@@ -144,6 +153,7 @@ def load_policy(
     See chapter 4 of the book (book/04_reinforce.ipynb).
     """
     path = Path(validate.instance("path", path, (str, os.PathLike)))
+    map_location = _device("map_location", map_location)
     if not path.is_file():
         raise FileNotFoundError(f"no policy checkpoint at {str(path)!r}")
     if path.stat().st_size == 0:

@@ -143,14 +143,15 @@ def claim(
     ClaimFailed
         The value is outside the range (or not finite): a defect of the book.
     """
-    if not isinstance(id, str) or not _ID.match(id):
+    if not _ID.match(validate.instance("id", id, str)):
         raise ValueError(f"id must look like 'ch3-rtg-chain', got {id!r}")
-    if not isinstance(text, str) or not text.strip():
+    if not validate.instance("text", text, str).strip():
         raise ValueError("text must be the claim's sentence, got an empty string")
     if below is None and above is None:
         raise ValueError("give the accepted range: below=, above= or both")
-    below = None if below is None else _number("below", below)
-    above = None if above is None else _number("above", above)
+    # a bound must be a finite number: value < nan never holds, value < inf always does
+    below = validate.optional(validate.number, "below", below)
+    above = validate.optional(validate.number, "above", above)
     if below is not None and above is not None and not above < below:
         raise ValueError(
             f"the range is empty: above={above} is not below below={below}"

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from IPython.display import Markdown
 
+from rlbook import validate
+
 
 def show_source(obj, *, title: bool = True) -> Markdown:
     """Render the source code of a function or class of ``rlbook`` as a highlighted code block.
@@ -30,6 +32,7 @@ def show_source(obj, *, title: bool = True) -> Markdown:
     -----
     See chapter 1 of the book (book/01_policy_gradient.ipynb).
     """
+    title = validate.flag("title", title)
     try:
         lines, start = inspect.getsourcelines(obj)
         path = inspect.getsourcefile(obj)

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from rlbook import validate
+
 
 class History:
     """A table of metrics, one row per training iteration.
@@ -24,8 +26,8 @@ class History:
         self.rows: list[dict[str, float]] = []
 
     def log(self, **metrics: float) -> None:
-        """Append one row of metrics."""
-        self.rows.append({k: float(v) for k, v in metrics.items()})
+        """Append one row of metrics: real numbers (NaN allowed), named by their keyword."""
+        self.rows.append({k: validate.real(k, v) for k, v in metrics.items()})
 
     def keys(self) -> list[str]:
         seen: dict[str, None] = {}
@@ -34,6 +36,7 @@ class History:
         return list(seen)
 
     def __getitem__(self, key: str) -> np.ndarray:
+        validate.instance("key", key, str)
         if key not in self.keys():
             raise KeyError(f"no metric {key!r}; this history has {self.keys()}")
         return np.array([row.get(key, math.nan) for row in self.rows])
@@ -49,6 +52,7 @@ class History:
 
     def first_reach(self, key: str, threshold: float, x: str = "env_steps") -> float:
         """The value of ``x`` at the first row where ``key >= threshold`` (``inf`` if never)."""
+        threshold = validate.number("threshold", threshold)
         values, xs = self[key], self[x]
         hits = np.flatnonzero(values >= threshold)
         return float(xs[hits[0]]) if hits.size else math.inf

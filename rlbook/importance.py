@@ -120,6 +120,7 @@ def is_estimate(weights: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
     See chapter 5 of the book (book/05_importance_sampling.ipynb).
     """
     w, f = _check_weights_values(weights, values)
+    validate.finite("weights", w)
     return (_expand(w, f) * f).mean(0)
 
 
@@ -216,7 +217,7 @@ def _check_weights_values(
     weights: object, values: object
 ) -> tuple[torch.Tensor, torch.Tensor]:
     w = _weights(weights)
-    f = _as_tensor(values, "values")
+    f = validate.finite("values", _as_tensor(values, "values"))
     if f.ndim < 1 or f.shape[0] != w.shape[0]:
         raise ValueError(
             f"values must have shape (M, ...) with M = {w.shape[0]} like weights, "

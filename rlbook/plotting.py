@@ -7,7 +7,21 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
+from rlbook import validate
 from rlbook.history import History
+
+
+def _histories(name: str, value) -> list[History]:
+    """A non-empty sequence of History objects, as a list."""
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence):
+        raise TypeError(
+            f"{name} must be a list of History objects, got {type(value).__name__}"
+        )
+    if len(value) == 0:
+        raise ValueError(f"{name} must hold at least one History, got none")
+    for item in value:
+        validate.instance(f"{name}[...]", item, History)
+    return list(value)
 
 
 def curves_on_grid(
@@ -26,8 +40,10 @@ def curves_on_grid(
     grid : ndarray, (num,)
     values : ndarray, (num_runs, num)
     """
-    if len(histories) == 0:
-        raise ValueError("histories must hold at least one History")
+    histories = _histories("histories", histories)
+    num = validate.positive_int("num", num)
+    validate.instance("x", x, str)
+    validate.instance("y", y, str)
     xs, ys = [], []
     for h in histories:
         # metrics logged only on some rows (evaluations) are NaN on the others: skip those rows
@@ -76,8 +92,14 @@ def plot_learning_curves(
     -----
     See chapter 1 of the book (book/01_policy_gradient.ipynb).
     """
-    if band not in ("std", "minmax"):
-        raise ValueError(f"band must be 'std' or 'minmax', got {band!r}")
+    validate.choice("band", band, ("std", "minmax"))
+    validate.instance("runs", runs, Mapping)
+    if not runs:
+        raise ValueError("runs must map at least one label to its histories, got none")
+    for label, histories in runs.items():
+        _histories(f"runs[{label!r}]", histories)
+    threshold = validate.optional(validate.number, "threshold", threshold)
+    validate.optional(validate.instance, "ax", ax, cls=plt.Axes)
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4))
     for label, histories in runs.items():

@@ -42,6 +42,8 @@ def mlp(
     Not named in the book; every network of this module is one.
     """
     sizes = validate.layer_sizes("sizes", sizes)
+    validate.module_class("activation", activation)
+    validate.module_class("output_activation", output_activation, optional=True)
     if len(sizes) < 2:
         raise ValueError(f"sizes must list at least two layer widths, got {sizes!r}")
     layers: list[nn.Module] = []
@@ -55,19 +57,21 @@ def mlp(
 
 
 def _check_obs(obs: torch.Tensor, obs_dim: int, net: nn.Module) -> torch.Tensor:
-    """``obs`` as a tensor of ``net``'s dtype on its device (NumPy arrays, float64 and CPU
-    tensors are converted)."""
+    """``obs`` as a finite tensor of ``net``'s dtype on its device (NumPy arrays, float64,
+    integer and CPU tensors are converted)."""
     weight = next(net.parameters())
     if not isinstance(obs, torch.Tensor):
         obs = validate.float_array("obs", obs, nonempty=False)
         obs = torch.as_tensor(obs, dtype=weight.dtype, device=weight.device)
+    elif obs.is_complex():
+        raise TypeError(f"obs must hold real numbers, got {obs.dtype}")
     elif obs.device != weight.device or obs.dtype != weight.dtype:
         obs = obs.to(weight.device, weight.dtype)
     if obs.shape[-1:] != (obs_dim,):
         raise ValueError(
             f"obs must have last dimension {obs_dim}, got shape {tuple(obs.shape)}"
         )
-    return obs
+    return validate.finite("obs", obs)
 
 
 class CategoricalPolicy(nn.Module):
@@ -164,6 +168,20 @@ class ValueNet(nn.Module):
         return self.v_net(obs).squeeze(-1)
 
 
+def check_net_fits(name: str, net, observation_space: gym.Space) -> nn.Module:
+    """Raise unless ``net`` is an ``nn.Module`` that reads observations of this space: a
+    policy or value network of this module must have ``obs_dim`` equal to their length."""
+    net = validate.instance(name, net, nn.Module)
+    obs_dim = getattr(net, "obs_dim", None)
+    shape = getattr(observation_space, "shape", None)
+    if obs_dim is not None and shape is not None and tuple(shape) != (obs_dim,):
+        raise ValueError(
+            f"{name} reads observations of length obs_dim={obs_dim}, but the environment's "
+            f"observations have shape {tuple(shape)}"
+        )
+    return net
+
+
 def check_policy_fits(policy: nn.Module, action_space: gym.Space) -> None:
     """Raise a clear error when ``policy`` cannot act in ``action_space``.
 
@@ -198,7 +216,7 @@ def check_policy_fits(policy: nn.Module, action_space: gym.Space) -> None:
             )
     else:
         raise TypeError(
-            f"action space {action_space} is not supported (Discrete or Box)"
+            f"action space must be Discrete or Box, got {action_space!r} (not supported)"
         )
 
 

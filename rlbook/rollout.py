@@ -27,7 +27,7 @@ from torch import nn
 from torch.distributions import Categorical
 
 from rlbook import validate
-from rlbook.policies import CategoricalPolicy, check_policy_fits
+from rlbook.policies import CategoricalPolicy, check_net_fits, check_policy_fits
 from rlbook.utils import offset
 
 
@@ -95,6 +95,10 @@ class Rollout:
 
 def autoreset_mode(envs: gym.vector.VectorEnv) -> AutoresetMode:
     """The autoreset mode of ``envs``; only ``NEXT_STEP`` and ``SAME_STEP`` are supported."""
+    if not isinstance(getattr(envs, "metadata", None), dict):
+        raise TypeError(
+            f"envs must be a gymnasium vector environment, got {type(envs).__name__}"
+        )
     mode = envs.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
     if isinstance(mode, str):
         mode = AutoresetMode(mode)
@@ -113,14 +117,7 @@ def make_envs(env_id: str, num_envs: int, **kwargs) -> gym.vector.VectorEnv:
     ``SyncVectorEnv`` with ``SAME_STEP`` autoreset. ``kwargs`` go to ``gym.make_vec``.
     """
     num_envs = validate.positive_int("num_envs", num_envs)
-    validate.instance("env_id", env_id, str)
-    try:
-        spec = gym.spec(env_id)
-    except gym.error.Error as exc:  # NameNotFound, VersionNotFound, ...
-        raise ValueError(
-            f"env_id must name a registered environment, got {env_id!r} ({exc}); "
-            "import rlbook.envs first for the rlbook/ ids"
-        ) from exc
+    spec = gym.spec(validate.env_id("env_id", env_id))
     if spec.vector_entry_point is not None:
         return gym.make_vec(
             env_id, num_envs, vectorization_mode="vector_entry_point", **kwargs
@@ -246,8 +243,12 @@ def collect(
     validate.instance("envs", envs, gym.vector.VectorEnv)
     num_steps = validate.positive_int("num_steps", num_steps)
     validate.flag("complete_episodes", complete_episodes)
+    validate.optional(validate.instance, "previous", previous, cls=Rollout)
     space = envs.single_action_space
     check_policy_fits(policy, space)
+    check_net_fits("policy", policy, envs.single_observation_space)
+    if value_fn is not None:
+        check_net_fits("value_fn", value_fn, envs.single_observation_space)
     same_step = autoreset_mode(envs) is AutoresetMode.SAME_STEP
     dev = next(policy.parameters()).device
     n = envs.num_envs
@@ -407,9 +408,12 @@ def evaluate(
     See chapter 4 of the book (book/04_reinforce.ipynb).
     """
     num_episodes = validate.positive_int("num_episodes", num_episodes)
+    deterministic = validate.flag("deterministic", deterministic)
+    validate.non_negative_int("seed", seed)
     envs = make_envs(env_id, num_episodes, **make_kwargs)
     try:
         check_policy_fits(policy, envs.single_action_space)
+        check_net_fits("policy", policy, envs.single_observation_space)
         dev = next(policy.parameters()).device
         obs, _ = envs.reset(seed=offset(seed))
         returns = np.zeros(num_episodes)
@@ -456,10 +460,12 @@ class Evaluator:
         deterministic: bool = True,
         seed: int = 12_345,
     ):
+        env_id = validate.env_id("env_id", env_id)
         every = validate.positive_int("every", every)
         num_episodes = validate.positive_int("num_episodes", num_episodes)
         self.env_id, self.every, self.num_episodes = env_id, every, num_episodes
-        self.deterministic, self.seed = deterministic, seed
+        self.deterministic = validate.flag("deterministic", deterministic)
+        self.seed = validate.non_negative_int("seed", seed)
         self.next_at = every
         self.count = 0
 

@@ -50,7 +50,9 @@ def rng(seed: int) -> np.random.Generator:
 
 def generator(seed: int) -> torch.Generator:
     """A CPU ``torch.Generator`` seeded with ``offset(seed)``."""
-    return torch.Generator().manual_seed(offset(seed))
+    return torch.Generator().manual_seed(
+        offset(validate.non_negative_int("seed", seed))
+    )
 
 
 def set_seed(seed: int) -> np.random.Generator:

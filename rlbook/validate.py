@@ -28,6 +28,7 @@ import torch
 __all__ = [
     "bool_tensor",
     "choice",
+    "env_id",
     "finite",
     "flag",
     "float_array",
@@ -35,6 +36,7 @@ __all__ = [
     "instance",
     "integer",
     "layer_sizes",
+    "module_class",
     "non_negative",
     "non_negative_int",
     "number",
@@ -42,6 +44,7 @@ __all__ = [
     "positive",
     "positive_int",
     "probability",
+    "real",
     "same_shape",
     "tensor",
     "unit_interval",
@@ -83,6 +86,13 @@ def non_negative_int(name: str, value) -> int:
     return integer(name, value, low=0)
 
 
+def real(name: str, value) -> float:
+    """A real number (Python, NumPy, or a 0-d tensor or array) as a float; not a bool.
+
+    NaN and inf pass: a logged metric may be NaN (no episode finished in an iteration)."""
+    return _scalar(name, value)
+
+
 def _scalar(name: str, value) -> float:
     """A real number (Python, NumPy, or a 0-d tensor or array) as a float; not a bool."""
     zero_d = isinstance(value, torch.Tensor | np.ndarray) and value.ndim == 0
@@ -117,10 +127,11 @@ def number(
             where = "non-negative"
         elif (low, high) == (-math.inf, math.inf):
             where = "finite"
-        finite_ = " finite" if not allow_inf and where != "finite" else ""
+        finite_ = " finite" if not allow_inf else ""
+        where = "" if where == "finite" else f" {where}"
         extra = " (or inf)" if allow_inf else ""
         raise ValueError(
-            f"{name} must be a{finite_} number {where}{extra}, got {value!r}"
+            f"{name} must be a{finite_} number{where}{extra}, got {value!r}"
         )
     return x
 
@@ -182,6 +193,33 @@ def layer_sizes(name: str, value, *, allow_empty: bool = False) -> tuple[int, ..
     return tuple(int(item) for item in items)
 
 
+def module_class(name: str, value, *, optional: bool = False):
+    """A subclass of ``torch.nn.Module`` such as ``nn.Tanh`` (the class, not an instance)."""
+    if value is None and optional:
+        return None
+    if not (isinstance(value, type) and issubclass(value, torch.nn.Module)):
+        raise TypeError(
+            f"{name} must be a torch.nn.Module class such as nn.Tanh (not an instance), "
+            f"got {_kind(value)}"
+        )
+    return value
+
+
+def env_id(name: str, value) -> str:
+    """The id of a registered gymnasium environment, such as ``"CartPole-v1"``."""
+    import gymnasium
+
+    instance(name, value, str)
+    try:
+        gymnasium.spec(value)
+    except gymnasium.error.Error as exc:  # NameNotFound, VersionNotFound, ...
+        raise ValueError(
+            f"{name} must name a registered environment, got {value!r} ({exc}); "
+            "import rlbook.envs first for the rlbook/ ids"
+        ) from exc
+    return value
+
+
 def instance(name: str, value, cls: type | tuple[type, ...]):
     """``value`` itself, if it is an instance of ``cls``; a TypeError naming both otherwise.
 
@@ -226,6 +264,10 @@ def _check_shape(name: str, shape: tuple, ndim: int | None, nonempty: bool) -> N
 def finite(name: str, x, *, where: torch.Tensor | None = None):
     """``x`` itself if every entry (every entry ``where`` True) is finite: no NaN, no inf."""
     if isinstance(x, torch.Tensor):
+        if where is None and x.is_floating_point() and math.isfinite(x.detach().sum()):
+            # a NaN or inf entry makes the sum NaN or inf: one reduction, no bool tensor
+            # (a sum that overflows from finite entries falls through to the full check)
+            return x
         ok = torch.isfinite(x if where is None else x[where]).all()
     else:
         ok = np.isfinite(x if where is None else x[where]).all()

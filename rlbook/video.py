@@ -15,6 +15,7 @@ See chapter 4 of the book (book/04_reinforce.ipynb).
 from __future__ import annotations
 
 import io
+import math
 import os
 import warnings
 from collections.abc import Callable, Sequence
@@ -53,16 +54,34 @@ def _to_env_action(action: Any, space: gymnasium.Space) -> Any:
     # a torch tensor; no torch import needed to recognise it
     if hasattr(action, "detach"):
         action = action.detach().cpu().numpy()
+    if not isinstance(space, gymnasium.spaces.Discrete | gymnasium.spaces.Box):
+        return action
+    a = np.asarray(action)
+    if a.dtype.kind not in "biuf":
+        raise TypeError(
+            f"policy_fn must return a number or an array of numbers, got {action!r}"
+        )
     if isinstance(space, gymnasium.spaces.Discrete):
-        a = np.asarray(action)
         if a.size != 1:
             raise ValueError(
                 f"policy_fn must return one discrete action, got shape {a.shape}"
             )
-        return int(a.reshape(-1)[0])
-    if isinstance(space, gymnasium.spaces.Box):
-        return np.asarray(action, dtype=space.dtype).reshape(space.shape)
-    return action
+        value = a.reshape(-1)[0]
+        if value != np.round(value):
+            raise ValueError(
+                f"policy_fn must return a whole action number, got {value}"
+            )
+        out = int(value)
+    else:
+        if a.size != math.prod(space.shape) or not np.isfinite(a).all():
+            raise ValueError(
+                f"policy_fn must return {math.prod(space.shape)} finite numbers for the "
+                f"action space {space}, got {action!r}"
+            )
+        out = a.astype(space.dtype).reshape(space.shape)
+    if isinstance(space, gymnasium.spaces.Discrete) and not space.contains(out):
+        raise ValueError(f"policy_fn returned {out}, not an action of {space}")
+    return out
 
 
 def record_episode(
@@ -109,6 +128,10 @@ def record_episode(
         raise TypeError(f"policy_fn must be callable, got {type(policy_fn).__name__}")
     _headless_sdl()
     own_env = isinstance(env_or_id, str)
+    if own_env:
+        validate.env_id("env_or_id", env_or_id)
+    else:
+        validate.instance("env_or_id", env_or_id, gymnasium.Env)
     env = gymnasium.make(env_or_id, render_mode="rgb_array") if own_env else env_or_id
     try:
         if env.render_mode != "rgb_array":
@@ -203,6 +226,7 @@ def to_gif(
 
     Not named in the book; :func:`show_gif` (chapter 4) calls it.
     """
+    validate.optional(validate.instance, "path", path, cls=(str, os.PathLike))
     if isinstance(frames, np.ndarray) and frames.ndim == 4:
         frames = list(frames)
     if not isinstance(frames, Sequence) or isinstance(frames, str | bytes):

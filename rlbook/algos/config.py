@@ -14,6 +14,7 @@ positive integer evaluates each time that many environment steps have passed, an
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from typing import ClassVar
@@ -29,16 +30,36 @@ class Config:
     CHECKS: ClassVar[dict[str, Callable]] = {}
     """Field name -> ``check(name, value)`` returning the value to store."""
 
+    def __setattr__(self, name: str, value) -> None:
+        # a field changed after the config was made is checked like one given to it:
+        # ``cfg.lr = -0.2`` fails here, naming lr, not inside train_*
+        check = self.CHECKS.get(name)
+        if check is not None:
+            value = check(name, value)
+        # while the dataclass's __init__ sets its fields one by one, __post_init__ follows;
+        # once every field is set, a change must keep the relations between fields
+        if any(f.name not in self.__dict__ for f in dataclasses.fields(self)):
+            object.__setattr__(self, name, value)
+            return
+        old = getattr(self, name)
+        object.__setattr__(self, name, value)
+        try:
+            self._check_relations()
+        except (TypeError, ValueError):
+            object.__setattr__(self, name, old)  # the config stays as it was
+            raise
+
     def __post_init__(self) -> None:
-        for name, check in self.CHECKS.items():
-            setattr(self, name, check(name, getattr(self, name)))
+        self._check_relations()
+
+    def _check_relations(self) -> None:
         if hasattr(self, "eval_every"):
-            self.eval_every = validate.optional(
-                validate.positive_int, "eval_every", self.eval_every
-            )
-            self.stop_at_eval = validate.optional(
-                validate.number, "stop_at_eval", self.stop_at_eval
-            )
+            for name, check in (
+                ("eval_every", validate.positive_int),
+                ("stop_at_eval", validate.number),
+            ):
+                value = validate.optional(check, name, getattr(self, name))
+                object.__setattr__(self, name, value)
             if self.stop_at_eval is not None and self.eval_every is None:
                 raise ValueError(
                     "stop_at_eval needs evaluations: set eval_every to a number of steps"

@@ -16,12 +16,20 @@ from rlbook.utils import offset
 from rlbook.utils import rng as seeded_rng
 
 
+def _numpy(name: str, x) -> np.ndarray:
+    """``x`` itself if it is a NumPy array; this module computes with NumPy only."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{name} must be a NumPy array, got {type(x).__name__}")
+    return x
+
+
 def log_softmax(logits: np.ndarray) -> np.ndarray:
     """Log-softmax over the last axis, computed stably as ``x - max(x) - log(sum(exp(x - max(x))))``.
 
     Subtracting the maximum keeps ``exp`` from overflowing; it cancels in the result.
     See chapter 1 of the book (book/01_policy_gradient.ipynb).
     """
+    validate.finite("logits", _numpy("logits", logits))
     shifted = logits - logits.max(axis=-1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
@@ -33,6 +41,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 def features(obs: np.ndarray) -> np.ndarray:
     """The observation with a constant 1 appended, so the linear policy has a bias: ``(..., d + 1)``."""
+    obs = _numpy("obs", obs)
     return np.concatenate([obs, np.ones(obs.shape[:-1] + (1,))], axis=-1)
 
 
@@ -63,10 +72,20 @@ def grad_log_softmax_policy(
     -----
     See chapter 1 of the book (book/01_policy_gradient.ipynb).
     """
+    theta = validate.float_array("theta", _numpy("theta", theta), ndim=2)
+    x = validate.float_array("x", _numpy("x", x), nonempty=False)
+    actions = _numpy("actions", actions)
     if x.ndim != 2 or x.shape[1] != theta.shape[0]:
         raise ValueError(f"x must be shaped (B, {theta.shape[0]}), got {x.shape}")
+    if actions.dtype.kind not in "iu":
+        raise TypeError(f"actions must be an integer array, got dtype {actions.dtype}")
     if actions.shape != (x.shape[0],):
         raise ValueError(f"actions must be shaped ({x.shape[0]},), got {actions.shape}")
+    if actions.size and (actions.min() < 0 or actions.max() >= theta.shape[1]):
+        raise ValueError(
+            f"actions must be in 0 .. {theta.shape[1] - 1}, got values from "
+            f"{actions.min()} to {actions.max()}"
+        )
     probs = softmax(x @ theta)
     onehot = np.eye(theta.shape[1])[actions]
     return x[:, :, None] * (onehot - probs)[:, None, :]

@@ -31,7 +31,7 @@ from rlbook.algos.config import Config, TrainingLog, choice, optional
 from rlbook.algos.vpg import policy_and_optimizer
 from rlbook.history import History
 from rlbook.losses import pg_loss, value_loss
-from rlbook.policies import ValueNet
+from rlbook.policies import ValueNet, check_net_fits
 from rlbook.returns import discounted_returns, normalize, reward_to_go
 from rlbook.rollout import Evaluator, Rollout, collect, make_envs
 from rlbook.utils import device, set_seed
@@ -120,27 +120,35 @@ def reinforce_weights(
     it treats a time limit as the end of the episode.
     See chapter 4 (book/04_reinforce.ipynb).
     """
+    check_weights_args(batch, weights, baseline, normalize_weights, values)
     if weights == "reward_to_go":
         w = reward_to_go(batch.rewards, batch.dones, gamma)
-    elif weights == "return":
-        w = discounted_returns(batch.rewards, batch.dones, gamma, mask=batch.mask)
     else:
-        raise ValueError(f"weights must be 'return' or 'reward_to_go', got {weights!r}")
+        w = discounted_returns(batch.rewards, batch.dones, gamma, mask=batch.mask)
     return _reduce(w, batch, baseline, normalize_weights, values)
+
+
+def check_weights_args(batch, weights, baseline, normalize_weights, values) -> None:
+    """Check the arguments of :func:`reinforce_weights`; raise TypeError or ValueError
+    naming the bad one (the rewards and ``gamma`` are checked where they are summed)."""
+    validate.instance("batch", batch, Rollout)
+    validate.choice("weights", weights, ("return", "reward_to_go"))
+    validate.choice("baseline", baseline, BASELINES)
+    validate.flag("normalize_weights", normalize_weights)
+    if baseline == "value":
+        if values is None:
+            shape = tuple(batch.rewards.shape)
+            raise ValueError(f"baseline='value' needs values shaped {shape}, got None")
+        validate.float_tensor("values", values)
+        validate.same_shape("values", values, "batch.rewards", batch.rewards)
+        validate.finite("values", values, where=batch.mask)
 
 
 def _reduce(w, batch, baseline, normalize_weights, values):
     """Subtract the baseline from the returns ``w`` and normalise them (see reinforce_weights)."""
-    if baseline not in BASELINES:
-        raise ValueError(f"baseline must be None, 'mean' or 'value', got {baseline!r}")
     if baseline == "mean":
         w = w - w[batch.mask].mean()
     elif baseline == "value":
-        if values is None or values.shape != w.shape:
-            shape = None if values is None else tuple(values.shape)
-            raise ValueError(
-                f"baseline='value' needs values shaped {tuple(w.shape)}, got {shape}"
-            )
         w = w - values.detach()
     if normalize_weights:
         w = normalize(w, batch.mask)
@@ -180,6 +188,8 @@ def fit_value(
     See chapter 4 of the book (book/04_reinforce.ipynb).
     """
     steps = validate.positive_int("steps", steps)
+    validate.instance("value_fn", value_fn, nn.Module)
+    validate.instance("optimizer", optimizer, torch.optim.Optimizer)
     losses = []
     for _ in range(steps):
         loss = value_loss(value_fn(obs), targets, mask)
@@ -216,6 +226,7 @@ def train_reinforce(
         if value_fn is None:
             # made only when used: the other variants draw the same numbers as VPG
             value_fn = ValueNet(envs.single_observation_space.shape[0], cfg.hidden)
+        check_net_fits("value_fn", value_fn, envs.single_observation_space)
         value_fn = value_fn.to(device())
         value_optimizer = torch.optim.Adam(value_fn.parameters(), lr=cfg.value_lr)
     evaluator = (

@@ -13,7 +13,7 @@ from rlbook import validate
 from rlbook.algos.config import Config, choice
 from rlbook.history import History
 from rlbook.losses import pg_loss
-from rlbook.policies import make_policy
+from rlbook.policies import check_net_fits, check_policy_fits, make_policy
 from rlbook.returns import discounted_returns, reward_to_go
 from rlbook.rollout import Rollout, collect, make_envs
 from rlbook.utils import device, set_seed
@@ -59,6 +59,7 @@ def vpg_weights(rollout: Rollout, kind: str) -> torch.Tensor:
 
     This is the only line that differs between chapter 1's and chapter 3's algorithm.
     """
+    validate.instance("rollout", rollout, Rollout)
     if kind == "return":
         return discounted_returns(rollout.rewards, rollout.dones, mask=rollout.mask)
     if kind == "reward_to_go":
@@ -73,6 +74,8 @@ def policy_and_optimizer(envs, hidden, lr, policy=None):
         policy = make_policy(
             envs.single_observation_space, envs.single_action_space, hidden
         )
+    check_net_fits("policy", policy, envs.single_observation_space)
+    check_policy_fits(policy, envs.single_action_space)
     policy = policy.to(device())
     return policy, torch.optim.Adam(policy.parameters(), lr=lr)
 

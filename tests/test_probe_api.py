@@ -1,0 +1,91 @@
+"""The independent probe of bad input (tools/probe_api.py) as a test: no call across rlbook's
+public API may end in a cryptic error or a silent wrong result.
+
+Cases in the known-open list need fixes in modules outside the probe's fixes (listed by
+file below); the test fails if any other case is CRYPTIC or SILENT, and also if a
+known-open case starts passing (then remove it from the list)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+PROBE = Path(__file__).resolve().parents[1] / "tools" / "probe_api.py"
+
+# still open, in modules the probe's fixes were not allowed to touch (see issue 11's report);
+# by the file that needs the fix
+KNOWN_OPEN_BY_FILE = {
+    "rlbook/checks/ch1.py, ch3.py (every grader's n_random)": [
+        "check_reward_to_go n_random='5'",
+        "check_reward_to_go n_random=-1",
+        "check_discounted_returns n_random='5'",
+        "check_discounted_returns n_random=-1",
+    ],
+    "rlbook/checks/ch6_2.py (gradient check calls fn directly, not through _call)": [
+        "check_value_loss .numpy() on a grad tensor",
+    ],
+    "rlbook/algos/ppo.py": [
+        "ppo_advantages rollout=dict",
+        "ppo_advantages value_fn=str",
+        "ppo_advantages handle_truncation='yes'",
+    ],
+    "rlbook/algos/ars.py": [
+        "ars_update step_size=-1",
+        "ars_update step_size=nan",
+        "ars_update scale_by_reward_std='no'",
+        "ars_update nan deltas",
+        "LinearPolicy obs_mean length",
+        "LinearPolicy obs_std=0",
+        "LinearPolicy weights=str",
+        "RunningMeanStd shape=4.0",
+        "RunningMeanStd.update nan",
+        "linear_actions weights width",
+    ],
+    "rlbook/algos/trpo.py": [
+        "line_search max_kl=0",
+        "line_search full_step shape",
+        "line_search surrogate=str",
+        "line_search max_backtracks=2.0",
+        "trpo_step given a PPOConfig",
+    ],
+    "rlbook/optim.py": [
+        "conjugate_gradient iters=np.int64(3)",
+        "conjugate_gradient b numpy",
+        "conjugate_gradient iters=2.0",
+        "conjugate_gradient matvec=str",
+        "conjugate_gradient nan b",
+        "conjugate_gradient matvec returns wrong shape",
+        "set_flat_params numpy",
+        "get_flat_params of a tensor",
+    ],
+    "rlbook/exact.py": ["exact.expected_return mdp=str"],
+    "rlbook/envs/pixelcopter.py": ["PixelcopterEnv scale='8'"],
+}
+KNOWN_OPEN = {label for labels in KNOWN_OPEN_BY_FILE.values() for label in labels}
+
+
+def _probe():
+    spec = importlib.util.spec_from_file_location("probe_api", PROBE)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["probe_api"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_probe_finds_no_cryptic_error_and_no_silent_result() -> None:
+    probe = _probe()
+    probe.CASES.clear()
+    probe.build()
+    assert len(probe.CASES) >= 250
+    for case in probe.CASES:
+        probe.run_case(case)
+    failing = {
+        case.label: f"{case.outcome} {case.category}: {case.detail}"
+        for case in probe.CASES
+        if case.outcome in (probe.CRYPTIC, probe.SILENT)
+    }
+    new = {label: why for label, why in failing.items() if label not in KNOWN_OPEN}
+    assert not new, "\n".join(f"{label}: {why}" for label, why in new.items())
+    fixed = KNOWN_OPEN - set(failing)
+    assert not fixed, f"now passing, remove from KNOWN_OPEN: {sorted(fixed)}"
