@@ -286,6 +286,8 @@ def chain_mdp(
 
 def _check_theta(theta: object, mdp: TabularMDP | None = None) -> torch.Tensor:
     """Return ``theta`` as a float64 tensor (keeping autograd history), or raise naming it."""
+    if mdp is not None:
+        validate.instance("mdp", mdp, TabularMDP)
     if not isinstance(theta, torch.Tensor):
         try:
             theta = torch.as_tensor(theta, dtype=torch.float64)

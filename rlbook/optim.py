@@ -10,9 +10,11 @@ See chapter 5.1 of the book (book/05b_trust_regions.ipynb).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import torch
+
+from rlbook import validate
 
 __all__ = [
     "conjugate_gradient",
@@ -53,10 +55,7 @@ def conjugate_gradient(
 
     See chapter 5.1 of the book (book/05b_trust_regions.ipynb).
     """
-    if not isinstance(b, torch.Tensor) or b.ndim != 1:
-        raise ValueError(f"b: expected a 1-D tensor, got {getattr(b, 'shape', b)!r}")
-    if isinstance(iters, bool) or not isinstance(iters, int) or iters < 1:
-        raise ValueError(f"iters: expected an int >= 1, got {iters!r}")
+    matvec, b, iters = _cg_args(matvec, b, iters)
     x = torch.zeros_like(b)
     r = b.clone()  # the residual b - A x, with x = 0
     p = r.clone()  # the first direction is the steepest one
@@ -72,6 +71,27 @@ def conjugate_gradient(
         p = r + (rr_new / rr) * p  # the next direction, A-conjugate to all before
         rr = rr_new
     return x
+
+
+def _cg_args(matvec, b, iters):
+    """Validated arguments of :func:`conjugate_gradient`; ``matvec`` checks what it returns."""
+    if not callable(matvec):
+        raise TypeError(
+            f"matvec must be a function v -> A v, got {type(matvec).__name__}"
+        )
+    b = validate.float_tensor("b", b, ndim=1, check_finite=True)
+    iters = validate.positive_int("iters", iters)
+
+    def checked(v: torch.Tensor) -> torch.Tensor:
+        out = matvec(v)
+        if not isinstance(out, torch.Tensor) or out.shape != v.shape:
+            raise ValueError(
+                f"matvec must return a tensor shaped like its input {tuple(v.shape)}, got "
+                f"{tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__}"
+            )
+        return out
+
+    return checked, b, iters
 
 
 def flat_grad(
@@ -142,12 +162,14 @@ def fisher_vector_product(
 
 def get_flat_params(params: Sequence[torch.Tensor]) -> torch.Tensor:
     """All parameters concatenated into one detached vector."""
+    params = _param_list(params)
     return torch.cat([p.detach().reshape(-1) for p in params])
 
 
 def set_flat_params(params: Sequence[torch.Tensor], flat: torch.Tensor) -> None:
     """Copy the entries of ``flat`` into ``params`` in order (the inverse of get_flat_params)."""
-    params = list(params)
+    params = _param_list(params)
+    flat = validate.tensor("flat", flat, ndim=1)
     n = sum(p.numel() for p in params)
     if flat.shape != (n,):
         raise ValueError(f"flat: expected shape ({n},), got {tuple(flat.shape)}")
@@ -156,3 +178,16 @@ def set_flat_params(params: Sequence[torch.Tensor], flat: torch.Tensor) -> None:
         for p in params:
             p.copy_(flat[start : start + p.numel()].view_as(p))
             start += p.numel()
+
+
+def _param_list(params) -> list[torch.Tensor]:
+    """``params`` as a list of tensors: a bare tensor or anything else is refused."""
+    if isinstance(params, torch.Tensor) or not isinstance(params, Iterable):
+        raise TypeError(
+            "params must be a sequence of tensors (model.parameters()), got "
+            f"{type(params).__name__}"
+        )
+    params = list(params)
+    for i, p in enumerate(params):
+        validate.tensor(f"params[{i}]", p)
+    return params

@@ -209,6 +209,7 @@ def ppo_advantages(
     termination (the common bug, kept for the ablation).
     See chapter 6 (book/06_ppo.ipynb).
     """
+    handle_truncation = _check_advantage_args(rollout, value_fn, handle_truncation)
     dones = rollout.dones
     with torch.no_grad():
         values = value_fn(rollout.obs)
@@ -230,6 +231,13 @@ def ppo_advantages(
         mask=rollout.mask,
     )
     return values, advantages, returns
+
+
+def _check_advantage_args(rollout, value_fn, handle_truncation) -> bool:
+    """Raise unless :func:`ppo_advantages` got a Rollout and a network; the flag as bool."""
+    validate.instance("rollout", rollout, Rollout)
+    validate.instance("value_fn", value_fn, nn.Module)
+    return validate.flag("handle_truncation", handle_truncation)
 
 
 def explained_variance(predictions: torch.Tensor, targets: torch.Tensor) -> float:

@@ -181,6 +181,9 @@ def line_search(
 
     See chapter 5.1 of the book (book/05b_trust_regions.ipynb).
     """
+    _check_line_search(
+        surrogate, kl, x, full_step, max_kl, backtrack_coef, max_backtracks
+    )
     base = surrogate(x)
     fraction = 1.0
     for _ in range(max_backtracks):
@@ -191,6 +194,20 @@ def line_search(
             return x_new, fraction
         fraction *= backtrack_coef
     return x, 0.0
+
+
+def _check_line_search(surrogate, kl, x, full_step, max_kl, backtrack_coef, backtracks):
+    """Raise unless :func:`line_search`'s arguments make sense."""
+    for name, f in (("surrogate", surrogate), ("kl", kl)):
+        if not callable(f):
+            raise TypeError(f"{name} must be a function of the flat parameters")
+    x = validate.float_tensor("x", x, ndim=1)
+    validate.same_shape("full_step", validate.tensor("full_step", full_step), "x", x)
+    validate.positive("max_kl", max_kl)
+    validate.number(
+        "backtrack_coef", backtrack_coef, low=0, high=1, low_open=True, high_open=True
+    )
+    validate.positive_int("max_backtracks", backtracks)
 
 
 def trpo_step(
@@ -205,6 +222,7 @@ def trpo_step(
     See the module docstring for the steps, and chapter 5.1 of the book
     (book/05b_trust_regions.ipynb).
     """
+    cfg = validate.instance("cfg", cfg, TRPOConfig)
     params = [p for p in policy.parameters() if p.requires_grad]
     # detached: the fixed policy π_θ of the ratios and of the KL
     with torch.no_grad():

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 import torch
 
+from rlbook import validate
 from rlbook.algos.numpy_pg import grad_log_softmax_policy
 from rlbook.checks._harness import _grade
 from rlbook.returns import discounted_returns, reward_to_go
@@ -76,6 +77,7 @@ def check_discounted_returns(
     reward-to-go instead of the whole return, one return per column ignoring episode boundaries.
     See chapter 1 of the book (book/01_policy_gradient.ipynb).
     """
+    n_random = validate.non_negative_int("n_random", n_random)
     return _grade(
         "discounted_returns",
         fn,
@@ -127,6 +129,7 @@ def check_grad_log_softmax(
     dropping the ``- pi`` term, the softmax over the batch axis instead of the actions, the
     sign flipped. See chapter 1 of the book (book/01_policy_gradient.ipynb).
     """
+    n_random = validate.non_negative_int("n_random", n_random)
 
     def no_minus_pi(theta, x, actions):
         return x[:, :, None] * np.eye(theta.shape[1])[actions][:, None, :]

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 import torch
 
+from rlbook import validate
 from rlbook.checks._harness import _as_array, _grade
 from rlbook.utils import rng as _seeded_rng
 
@@ -53,6 +54,7 @@ def check_score_categorical(
     The last case has logits of ±1000, where ``exp`` overflows.
     See chapter 2 of the book (book/02_eglp_lemma.ipynb).
     """
+    n_random = validate.non_negative_int("n_random", n_random)
 
     def flipped(logits, actions):
         return -_categorical_score(logits, actions)
@@ -150,6 +152,7 @@ def check_gaussian_score(
     ``σ`` instead of ``log σ``, the sign of ``x - μ`` flipped, the two components swapped.
     See chapter 2 of the book (book/02_eglp_lemma.ipynb).
     """
+    n_random = validate.non_negative_int("n_random", n_random)
     if not callable(fn):
         raise TypeError(f"fn must be a function, got {type(fn).__name__}")
 

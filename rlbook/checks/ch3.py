@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 
 import torch
 
+from rlbook import validate
 from rlbook.checks._harness import _grade
 from rlbook.checks.ch1 import (
     _cumsum_from_episode_start,
@@ -27,6 +28,7 @@ def check_reward_to_go(
     episode boundaries, discounting from the start of the episode.
     See chapter 3 of the book (book/03_reward_to_go.ipynb).
     """
+    n_random = validate.non_negative_int("n_random", n_random)
     return _grade(
         "reward_to_go",
         fn,
@@ -124,6 +126,7 @@ def check_reward_to_go_estimates(
     rewards up to ``t``, the score without its ``- π`` term, the sign flipped.
     See chapter 3 of the book (book/03_reward_to_go.ipynb).
     """
+    n_random = validate.non_negative_int("n_random", n_random)
 
     def whole_return(theta, states, actions, rewards):
         weights = rewards.sum(-1, keepdim=True).expand_as(rewards)

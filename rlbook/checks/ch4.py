@@ -60,6 +60,7 @@ def check_normalize(fn: Callable, seed: int | None = None, n_random: int = 30) -
     division by the variance, no division at all.
     See chapter 4 of the book (book/04_reinforce.ipynb).
     """
+    n_random = validate.non_negative_int("n_random", n_random)
     if not callable(fn):
         raise TypeError(f"fn must be a function, got {type(fn).__name__}")
     constant = next(iter(_normalize_cases(seed, 0)))

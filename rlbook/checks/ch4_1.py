@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 import torch
 
+from rlbook import validate
 from rlbook.checks._harness import ExerciseError, _as_array, _grade, _try
 from rlbook.utils import rng as _seeded_rng
 
@@ -60,6 +61,7 @@ def check_gaussian_log_prob(
     the variance.
     See chapter 4.1 of the book (book/04b_harder_tasks.ipynb).
     """
+    n_random = validate.non_negative_int("n_random", n_random)
     if not callable(fn):
         raise TypeError(f"fn must be a function, got {type(fn).__name__}")
     batch_case = list(_gaussian_log_prob_cases(seed, 0))[1]

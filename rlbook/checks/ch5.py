@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 import torch
 
+from rlbook import validate
 from rlbook.checks._harness import ExerciseError, _fmt, _grade, _try
 from rlbook.utils import rng as _seeded_rng
 
@@ -110,6 +111,7 @@ def check_trajectory_weights(
     step's ratio only.
     See chapter 5 of the book (book/05_importance_sampling.ipynb).
     """
+    n_random = validate.non_negative_int("n_random", n_random)
     if not callable(fn):
         raise TypeError(f"fn must be a function, got {type(fn).__name__}")
     probe_rng = _seeded_rng(0)
@@ -241,6 +243,7 @@ def check_per_decision_is(
     end, the ratio inverted, the discount missing.
     See chapter 5 of the book (book/05_importance_sampling.ipynb).
     """
+    n_random = validate.non_negative_int("n_random", n_random)
     if not callable(fn):
         raise TypeError(f"fn must be a function, got {type(fn).__name__}")
     _check_underflow_and_shape(

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 import torch
 
+from rlbook import validate
 from rlbook.checks._harness import _grade
 from rlbook.utils import rng as _seeded_rng
 
@@ -51,6 +52,7 @@ def check_fisher_vector_product(
     ``v`` centred by its plain mean instead of its ``π``-weighted mean, the correction's sign
     flipped. See chapter 5.1 of the book (book/05b_trust_regions.ipynb).
     """
+    n_random = validate.non_negative_int("n_random", n_random)
 
     def diagonal_only(probs, visits, v):
         return visits[:, None] * probs * v
@@ -151,6 +153,7 @@ def check_conjugate_gradient(
     residual instead of the direction, the residual updated with the wrong sign. See chapter
     5.1 of the book (book/05b_trust_regions.ipynb).
     """
+    n_random = validate.non_negative_int("n_random", n_random)
 
     def steepest(matvec, b, iters):
         return _cg_variant(matvec, b, iters, conjugate=False)

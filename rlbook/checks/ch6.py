@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 import torch
 
+from rlbook import validate
 from rlbook.checks._harness import _grade
 from rlbook.utils import rng as _seeded_rng
 
@@ -97,6 +98,7 @@ def check_gae(fn: Callable, seed: int | None = None, n_random: int = 30) -> bool
     value targets :math:`\hat A_t + V(s_t)` returned instead of the advantages.
     See chapter 6 of the book (book/06_ppo.ipynb).
     """
+    n_random = validate.non_negative_int("n_random", n_random)
     if not callable(fn):
         raise TypeError(f"fn must be a function, got {type(fn).__name__}")
 

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 import torch
 
+from rlbook import validate
 from rlbook.checks._harness import ExerciseError, _call, _grade, _try
 from rlbook.utils import rng as _seeded_rng
 
@@ -64,6 +65,7 @@ def check_clip_objective(
     (minus the objective) returned, the mean over the batch returned.
     See chapter 6.1 of the book (book/06b_ppo_in_practice.ipynb).
     """
+    n_random = validate.non_negative_int("n_random", n_random)
     if not callable(fn):
         raise TypeError(f"fn must be a function, got {type(fn).__name__}")
 

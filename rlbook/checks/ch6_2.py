@@ -11,6 +11,7 @@ from rlbook import validate
 from rlbook.checks._harness import (
     ExerciseError,
     _as_array,
+    _call,
     _copy,
     _fmt,
     _grade,
@@ -62,6 +63,7 @@ def check_value_loss(fn: Callable, seed: int | None = None, n_random: int = 30) 
     advantages, the factor 1/2 missing, a sum instead of a mean, the sign, the absolute error.
     See chapter 6.2 of the book (book/06c_building_ppo.ipynb).
     """
+    n_random = validate.non_negative_int("n_random", n_random)
     if not callable(fn):
         raise TypeError(f"fn must be a function, got {type(fn).__name__}")
     from rlbook.returns import normalize
@@ -128,7 +130,8 @@ def check_value_loss(fn: Callable, seed: int | None = None, n_random: int = 30) 
         "0.5 * ((new_values - returns) ** 2).mean().",
     )
     new = first["new_values"].clone().requires_grad_(True)
-    out = fn(new, first["old_values"].clone(), first["advantages"].clone())
+    args = dict(first, new_values=new)
+    out = _call(name, fn, args)
     if not isinstance(out, torch.Tensor) or not out.requires_grad:
         raise ExerciseError(
             f"{name} gives the right number but no gradient with respect to new_values: "
@@ -328,6 +331,7 @@ def check_minibatch_advantages(
     deviation is 0 (no epsilon), the whole batch returned.
     See chapter 6.2 of the book (book/06c_building_ppo.ipynb).
     """
+    n_random = validate.non_negative_int("n_random", n_random)
     if not callable(fn):
         raise TypeError(f"fn must be a function, got {type(fn).__name__}")
     from rlbook.returns import normalize

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
+from rlbook import validate
 from rlbook.checks._harness import ExerciseError, _fmt, _grade, _try
 from rlbook.utils import rng as _seeded_rng
 
@@ -93,6 +94,7 @@ def check_ars_update(fn: Callable, seed: int | None = None, n_random: int = 30) 
     instead of ``b``.
     See chapter 7 of the book (book/07_beyond_gradients.ipynb).
     """
+    n_random = validate.non_negative_int("n_random", n_random)
     if not callable(fn):
         raise TypeError(f"fn must be a function, got {type(fn).__name__}")
     equal = _ars_equal_returns_case()
