@@ -255,7 +255,8 @@ class ARSConfig(Config):
     """Settings of :func:`train_ars`.
 
     The defaults were tuned on CartPole-v1 and rlbook/ContinuousCartPole-v1 (16 seeds each,
-    ``step_size`` in {0.05, 0.1, 0.2} x ``noise`` in {1, 2, 3}); they solve both in a few
+    ``step_size`` in {0.05, 0.1, 0.2} x ``noise`` in {1, 2, 3}), before the pairs used common
+    random numbers, and were kept, not retuned, when they began to; they solve both in a few
     thousand steps (``benchmarks/ars_vs_ppo.py``). With argmax actions only the ratio
     ``step_size / noise`` matters: scaling ``M`` by a positive number changes no action.
     See chapter 7 of the book (book/07_beyond_gradients.ipynb).
