@@ -23,7 +23,7 @@ load; chapter 7 runs it on three seeds):
   PPO: 100 to 115, 200 to 223, 300 to 319).
 
 ARS is ``rlbook.algos.ars.train_ars`` with ``ARSConfig()`` defaults (a linear policy, 8
-weights) on both tasks; PPO is ``rlbook.algos.ppo.train_ppo`` (two 64-64 tanh networks) with
+weights; the two episodes of each pair share their start state) on both tasks; PPO is ``rlbook.algos.ppo.train_ppo`` (two 64-64 tanh networks) with
 its settings tuned for each task: ``PPOConfig.cartpole()`` on CartPole-v1, ``PPOConfig()`` on
 rlbook/ContinuousCartPole-v1. Torch runs on one thread.
 

@@ -19,6 +19,7 @@ import rlbook.envs  # noqa: F401  (registers rlbook/ContinuousCartPole-v1)
 from rlbook.algos.ars import (
     ARSConfig,
     LinearPolicy,
+    PairedEnvs,
     RunningMeanStd,
     ars_update,
     linear_actions,
@@ -26,6 +27,7 @@ from rlbook.algos.ars import (
     train_ars,
 )
 from rlbook.rollout import evaluate
+from rlbook.utils import offset
 
 # ---------------------------------------------------------------------------------------------
 # The update
@@ -267,6 +269,59 @@ def test_run_linear_policies_counts_only_first_episode_steps():
         assert steps == lengths[i], i
 
 
+@pytest.mark.parametrize(
+    "env_id", ["CartPole-v1", "rlbook/ContinuousCartPole-v1", "rlbook/Pixelcopter-v0"]
+)
+def test_the_two_sides_of_a_pair_share_start_and_randomness(env_id):
+    # one policy per pair, the same on both sides: with common random numbers the two
+    # episodes must be the same episode (Pixelcopter also draws its blocks as it goes)
+    envs = PairedEnvs(env_id, 6)
+    d, act = envs.single_observation_space.shape[0], envs.single_action_space
+    out = act.n if isinstance(act, gym.spaces.Discrete) else act.shape[0]
+    weights = np.random.default_rng(9).normal(size=(6, out, d))
+    first, _ = envs.reset(seed=5)
+    assert np.array_equal(first[:6], first[6:])
+    assert (
+        len(np.unique(first[:6], axis=0)) == 6
+    )  # but the pairs differ from each other
+    returns, lengths, _ = run_linear_policies(
+        envs, np.concatenate([weights, weights]), np.zeros(d), np.ones(d), seed=5
+    )
+    envs.close()
+    assert np.array_equal(returns[:6], returns[6:])
+    assert np.array_equal(lengths[:6], lengths[6:])
+    # switched off, the second half starts elsewhere
+    independent = PairedEnvs(env_id, 6, common=False)
+    first, _ = independent.reset(seed=5)
+    independent.close()
+    assert not np.isclose(first[:6], first[6:]).all(axis=1).any()
+
+
+def test_train_ars_plays_each_pair_from_one_start(monkeypatch):
+    import rlbook.algos.ars as ars
+
+    starts = []
+
+    def spy(envs, weights, obs_mean, obs_std, seed):
+        obs, _ = envs.reset(seed=offset(seed))
+        starts.append(obs)
+        return run_linear_policies(envs, weights, obs_mean, obs_std, seed)
+
+    monkeypatch.setattr(ars, "run_linear_policies", spy)
+    cfg = ARSConfig(
+        num_directions=3, top_directions=2, episodes_per_direction=2, total_steps=1000
+    )
+    train_ars("CartPole-v1", cfg)
+    assert len(starts) > 1
+    for obs in starts:  # rows: 3 directions x 2 episodes, + side then - side
+        assert np.array_equal(obs[:6], obs[6:])
+        assert len(np.unique(obs[:6], axis=0)) == 6
+    starts.clear()
+    off = ARSConfig(total_steps=1000, common_random_numbers=False)
+    train_ars("CartPole-v1", off)
+    assert not any(np.array_equal(obs[:8], obs[8:]) for obs in starts)
+
+
 # ---------------------------------------------------------------------------------------------
 # Training
 # ---------------------------------------------------------------------------------------------
@@ -340,6 +395,7 @@ def test_observation_statistics_are_those_of_the_visited_states():
         ("episodes_per_direction", 0),
         ("normalize_obs", 1),
         ("scale_by_reward_std", "yes"),
+        ("common_random_numbers", 0),
         ("seed", -1),
         ("eval_every", 0),
         ("stop_at_eval", "high"),

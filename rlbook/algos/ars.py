@@ -14,8 +14,11 @@ dividing by :math:`\\sigma_R`, the standard deviation of the :math:`2b` returns 
 :math:`\\max(r^+_k, r^-_k)`; and whitening observations with their running mean and standard
 deviation (``normalize_obs``, the paper's "V2").
 
-All ``2N`` perturbed policies run side by side in one vector environment of ``2N`` copies
-(times ``episodes_per_direction``), and their actions come from one batched matrix product.
+All ``2N`` perturbed policies run side by side in :class:`PairedEnvs`, two vector environments
+of ``N`` copies each (times ``episodes_per_direction``), and their actions come from one batched
+matrix product. The two episodes of a pair use common random numbers: copy ``i`` of the + half
+and copy ``i`` of the - half are reset with the same seed, so they start from the same state and
+draw the same environment randomness, and their difference keeps little of that noise.
 """
 
 from __future__ import annotations
@@ -252,7 +255,8 @@ class ARSConfig(Config):
     """Settings of :func:`train_ars`.
 
     The defaults were tuned on CartPole-v1 and rlbook/ContinuousCartPole-v1 (16 seeds each,
-    ``step_size`` in {0.05, 0.1, 0.2} x ``noise`` in {1, 2, 3}); they solve both in a few
+    ``step_size`` in {0.05, 0.1, 0.2} x ``noise`` in {1, 2, 3}), before the pairs used common
+    random numbers, and were kept, not retuned, when they began to; they solve both in a few
     thousand steps (``benchmarks/ars_vs_ppo.py``). With argmax actions only the ratio
     ``step_size / noise`` matters: scaling ``M`` by a positive number changes no action.
     See chapter 7 of the book (book/07_beyond_gradients.ipynb).
@@ -276,6 +280,9 @@ class ARSConfig(Config):
     scale_by_reward_std: bool = True
     """Divide the step by the standard deviation of the 2b returns used; False: basic random
     search's fixed step (ablation switch)."""
+    common_random_numbers: bool = True
+    """Play the two episodes of each pair from the same start state, with the same environment
+    randomness (PairedEnvs); False: from independent ones (ablation switch)."""
     seed: int = 0
     """Seed for the directions and the environments."""
     eval_every: int | None = None
@@ -295,7 +302,13 @@ class ARSConfig(Config):
         **dict.fromkeys(("step_size", "noise"), validate.positive),
         "seed": validate.non_negative_int,
         **dict.fromkeys(
-            ("normalize_obs", "scale_by_reward_std", "progress"), validate.flag
+            (
+                "normalize_obs",
+                "scale_by_reward_std",
+                "common_random_numbers",
+                "progress",
+            ),
+            validate.flag,
         ),
     }
 
@@ -308,6 +321,49 @@ class ARSConfig(Config):
                 f"top_directions must be at most num_directions = {self.num_directions}, "
                 f"got {self.top_directions}"
             )
+
+
+class PairedEnvs:
+    """``2 n`` copies of an environment as one vector environment, in two halves that share
+    their random numbers: copy ``i`` and copy ``n + i``.
+
+    The halves are two vector environments of ``n`` copies (``rlbook.rollout.make_envs``).
+    ``reset(seed=s)`` resets both with the seed ``s``, so that copy ``n + i`` starts from the
+    same state as copy ``i`` and, in an environment whose copies have their own random
+    generators, draws the same random numbers after it: the two episodes of an antithetic
+    pair differ only by their policies (*common random numbers*). CartPole's dynamics are
+    deterministic given the start state, so there its two copies differ in nothing else.
+    With ``common=False`` the second half is reset with ``s + n``, as if one vector
+    environment of ``2 n`` copies had been seeded with ``s`` (copy ``i`` with ``s + i``): the
+    two episodes of a pair are independent.
+
+    ``step`` and ``reset`` take and return arrays over all ``2 n`` copies, first half first;
+    ``info`` is empty. See chapter 7 (book/07_beyond_gradients.ipynb).
+    """
+
+    def __init__(self, env_id: str, n: int, common: bool = True):
+        self.n, self.num_envs, self.common = n, 2 * n, common
+        self.halves = (make_envs(env_id, n), make_envs(env_id, n))
+        self.single_observation_space = self.halves[0].single_observation_space
+        self.single_action_space = self.halves[0].single_action_space
+
+    def reset(self, *, seed: int | None = None) -> tuple[np.ndarray, dict]:
+        other = seed if self.common or seed is None else seed + self.n
+        first, _ = self.halves[0].reset(seed=seed)
+        second, _ = self.halves[1].reset(seed=other)
+        return np.concatenate([first, second]), {}
+
+    def step(self, actions: np.ndarray) -> tuple:
+        first = self.halves[0].step(actions[: self.n])
+        second = self.halves[1].step(actions[self.n :])
+        arrays = [
+            np.concatenate(pair) for pair in zip(first[:4], second[:4], strict=True)
+        ]
+        return (*arrays, {})
+
+    def close(self) -> None:
+        for half in self.halves:
+            half.close()
 
 
 def run_linear_policies(
@@ -365,8 +421,8 @@ def train_ars(env_id: str, cfg: ARSConfig | None = None) -> History:
     """Train a linear policy with augmented random search and return its History.
 
     One iteration: draw N directions δ_k shaped like M; play the 2N policies M ± ν δ_k
-    side by side, episodes_per_direction episodes each, with the observation statistics
-    frozen; step M by ars_update; then add the iteration's states to the statistics.
+    side by side, episodes_per_direction episodes each, the two sides of a pair with common
+    random numbers (PairedEnvs), with the observation statistics frozen; step M by ars_update; then add the iteration's states to the statistics.
     Logged: iteration, env_steps (every perturbed step), mean_return and max_return of
     the 2N policies, reward_std (σ_R), weight_norm, wall_time, and eval_steps,
     eval_mean, eval_std where an evaluation ran. meta["policy"]: the final LinearPolicy.
@@ -378,7 +434,9 @@ def train_ars(env_id: str, cfg: ARSConfig | None = None) -> History:
     rng = seeded_rng(cfg.seed)
     n, b = cfg.num_directions, cfg.top_directions or cfg.num_directions
     m = cfg.episodes_per_direction
-    envs = make_envs(env_id, 2 * n * m)
+    # copy i and copy n m + i play the two sides of a pair (the same direction, the same
+    # episode) from the same start, with common random numbers unless switched off
+    envs = PairedEnvs(env_id, n * m, cfg.common_random_numbers)
     kind, out, d = _linear_policy_shape(envs)
     weights = np.zeros((out, d))  # M; the paper starts from zero
     stats = RunningMeanStd((d,))
