@@ -16,18 +16,6 @@ PROBE = Path(__file__).resolve().parents[1] / "tools" / "probe_api.py"
 # still open, in modules the probe's fixes were not allowed to touch (see issue 11's report);
 # by the file that needs the fix
 KNOWN_OPEN_BY_FILE = {
-    "rlbook/algos/ars.py": [
-        "ars_update step_size=-1",
-        "ars_update step_size=nan",
-        "ars_update scale_by_reward_std='no'",
-        "ars_update nan deltas",
-        "LinearPolicy obs_mean length",
-        "LinearPolicy obs_std=0",
-        "LinearPolicy weights=str",
-        "RunningMeanStd shape=4.0",
-        "RunningMeanStd.update nan",
-        "linear_actions weights width",
-    ],
     "rlbook/envs/pixelcopter.py": ["PixelcopterEnv scale='8'"],
 }
 KNOWN_OPEN = {label for labels in KNOWN_OPEN_BY_FILE.values() for label in labels}

@@ -63,7 +63,9 @@ def ars_update(
     r_plus, r_minus: (N,); deltas: (N, *param_shape). Returns ΔM, param_shape. Mania,
     Guy and Recht (2018), Algorithm 2. See chapter 7 (book/07_beyond_gradients.ipynb).
     """
-    r_plus, r_minus, deltas, b = check_ars_args(r_plus, r_minus, deltas, b)
+    r_plus, r_minus, deltas, b = check_ars_args(
+        r_plus, r_minus, deltas, b, step_size, scale_by_reward_std
+    )
     # stable sort: on ties the earlier direction wins, whatever the luck
     top = np.argsort(-np.maximum(r_plus, r_minus), kind="stable")[:b]
     used = np.concatenate([r_plus[top], r_minus[top]])
@@ -74,12 +76,15 @@ def ars_update(
     return step_size / (b * sigma) * np.tensordot(diffs, deltas[top], axes=1)
 
 
-def check_ars_args(r_plus, r_minus, deltas, b):
-    """Check the arguments of :func:`ars_update`; return them as float arrays and an int."""
+def check_ars_args(r_plus, r_minus, deltas, b, step_size=1.0, scale=True):
+    """Check the arguments of :func:`ars_update`; return the first four as float arrays and
+    an int."""
+    validate.positive("step_size", step_size)
+    validate.flag("scale_by_reward_std", scale)
     r_plus = validate.finite("r_plus", validate.float_array("r_plus", r_plus, ndim=1))
     r_minus = validate.finite("r_minus", validate.float_array("r_minus", r_minus))
     validate.same_shape("r_minus", r_minus, "r_plus", r_plus)
-    deltas = validate.float_array("deltas", deltas)
+    deltas = validate.finite("deltas", validate.float_array("deltas", deltas))
     n = r_plus.shape[0]
     if deltas.ndim < 2 or deltas.shape[0] != n:
         raise ValueError(f"deltas must be shaped ({n}, ...), got {deltas.shape}")
@@ -117,13 +122,14 @@ class RunningMeanStd:
     """
 
     def __init__(self, shape: tuple[int, ...]):
+        shape = validate.layer_sizes("shape", shape, allow_empty=True)
         self.count = 0
         self.mean = np.zeros(shape)
         self._sq_dev = np.zeros(shape)  # sum of squared deviations from the mean
 
     def update(self, x: np.ndarray) -> None:
         """Add the rows of ``x`` (shape ``(m, *shape)``) to the statistics."""
-        x = np.asarray(x, dtype=np.float64)
+        x = validate.finite("x", validate.float_array("x", x, nonempty=False))
         if x.shape[1:] != self.mean.shape:
             raise ValueError(f"x must be shaped (m, *{self.mean.shape}), got {x.shape}")
         m = x.shape[0]
@@ -178,6 +184,11 @@ def linear_actions(
     -----
     Not named in the book; :func:`run_linear_policies` (chapter 7) calls it.
     """
+    if weights.ndim != 3 or obs.ndim != 2 or weights.shape[::2] != obs.shape:
+        raise ValueError(
+            f"weights (B, out, d) and obs (B, d) must agree, got {weights.shape} and "
+            f"{obs.shape}"
+        )
     outputs = np.einsum("bod,bd->bo", weights, obs)
     if isinstance(action_space, gym.spaces.Discrete):
         return outputs.argmax(axis=1)
@@ -216,11 +227,19 @@ class LinearPolicy(nn.Module):
         action_kind: str,
     ):
         super().__init__()
-        if action_kind not in ("discrete", "continuous"):
-            raise ValueError(
-                f"action_kind must be 'discrete' or 'continuous', got {action_kind!r}"
-            )
-        self.action_kind = action_kind
+        self.action_kind = validate.choice(
+            "action_kind", action_kind, ("discrete", "continuous")
+        )
+        weights = validate.finite(
+            "weights", validate.float_array("weights", weights, ndim=2)
+        )
+        d = weights.shape[1]
+        for name, x in (("obs_mean", obs_mean), ("obs_std", obs_std)):
+            x = validate.finite(name, validate.float_array(name, x, ndim=1))
+            if x.shape != (d,):
+                raise ValueError(f"{name} must have shape ({d},), got {x.shape}")
+        if (np.asarray(obs_std) <= 0).any():
+            raise ValueError("obs_std must be positive: it divides the observations")
         # a parameter (not a buffer) so that evaluation code finds the device with parameters();
         # ARS changes it by its own update, never by autograd
         self.weights = nn.Parameter(
