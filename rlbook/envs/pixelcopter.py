@@ -223,8 +223,14 @@ class PixelcopterEnv(gymnasium.Env):
             return True
         px = self.player_x
         reach = (self.column_width + self.player_size) / 2
-        for i, c in enumerate(self._col_c):
-            if abs(self._column_x(self._col_k0 + i) - px) < reach and (
+        # only the two or three columns around the copter can touch it: test those (one
+        # column of margin on each side, so the exact test below decides as before)
+        near = (px + self._scroll - self.column_width / 2) / self.column_width
+        first = max(int(math.floor(near - reach / self.column_width)) - 1, self._col_k0)
+        last = int(math.ceil(near + reach / self.column_width)) + 1
+        for k in range(first, min(last, self._col_k0 + len(self._col_c) - 1) + 1):
+            c = self._col_c[k - self._col_k0]
+            if abs(self._column_x(k) - px) < reach and (
                 y0 < c - self.gap_half or y1 > c + self.gap_half
             ):
                 return True
@@ -290,7 +296,9 @@ class PixelcopterEnv(gymnasium.Env):
         """
         if self._crashed is None:
             raise RuntimeError("call reset() before step()")
-        if not self.action_space.contains(action):
+        # the common case (an integer 0 or 1) without the space's general check
+        plain = isinstance(action, int | np.integer) and 0 <= action <= 1
+        if not plain and not self.action_space.contains(action):
             raise ValueError(f"action must be 0 (up) or 1 (do nothing), got {action!r}")
         if self._crashed:
             gymnasium.logger.warn(
