@@ -345,3 +345,19 @@ def test_standardization_constants_are_the_documented_measurement():
     assert len(states) == 11_855
     np.testing.assert_allclose(states.mean(0), OBS_MEAN, atol=0.05)
     np.testing.assert_allclose(states.std(0), OBS_STD, rtol=0.02)
+
+
+def test_an_agent_of_the_standardized_pixelcopter_saves_and_loads(tmp_path):
+    # the scaling lives in the environment, so the agent is a plain CategoricalPolicy
+    import torch
+
+    from rlbook.algos.ppo import PPOConfig, train_ppo
+    from rlbook.checkpoint import load_policy, save_policy
+
+    cfg = PPOConfig(total_steps=256, num_envs=2, num_steps=64, update_epochs=1)
+    policy = train_ppo(PIXELCOPTER_STANDARDIZED_ID, cfg).meta["policy"]
+    loaded = load_policy(save_policy(policy, tmp_path / "pixelcopter.pt"))
+    env = gym.make(PIXELCOPTER_STANDARDIZED_ID)
+    obs = torch.as_tensor(np.stack([env.reset(seed=s)[0] for s in range(5)]))
+    with torch.no_grad():
+        assert torch.equal(policy.dist(obs).logits, loaded.dist(obs).logits)
