@@ -407,6 +407,41 @@ def evaluate(
     -----
     See chapter 4 of the book (book/04_reinforce.ipynb).
     """
+    returns = episode_returns(
+        env_id,
+        policy,
+        num_episodes,
+        deterministic=deterministic,
+        seed=seed,
+        **make_kwargs,
+    )
+    return float(returns.mean()), float(returns.std())
+
+
+@torch.no_grad()
+def episode_returns(
+    env_id: str,
+    policy: nn.Module,
+    num_episodes: int = 10,
+    *,
+    deterministic: bool = True,
+    seed: int = 0,
+    **make_kwargs,
+) -> np.ndarray:
+    """The undiscounted return of each of ``num_episodes`` episodes, in a fixed order.
+
+    Episode ``i`` starts from ``reset(seed=offset(seed) + i)``: two policies evaluated with
+    the same ``seed`` meet the same start states (on Pixelcopter, the same caves), so their
+    returns can be compared episode by episode. :func:`evaluate` is their mean and std.
+
+    Returns
+    -------
+    np.ndarray, shape (num_episodes,), float64
+
+    Notes
+    -----
+    See section 4.1 of the book (book/04b_harder_tasks.ipynb).
+    """
     num_episodes = validate.positive_int("num_episodes", num_episodes)
     deterministic = validate.flag("deterministic", deterministic)
     validate.non_negative_int("seed", seed)
@@ -436,7 +471,7 @@ def evaluate(
             running &= ~(terminated | truncated)
     finally:
         envs.close()
-    return float(returns.mean()), float(returns.std())
+    return returns
 
 
 class Evaluator:

@@ -16,7 +16,14 @@ import torch
 from gymnasium.vector import AutoresetMode
 
 from rlbook.policies import CategoricalPolicy, GaussianPolicy, ValueNet
-from rlbook.rollout import Rollout, autoreset_mode, collect, evaluate, make_envs
+from rlbook.rollout import (
+    Rollout,
+    autoreset_mode,
+    collect,
+    episode_returns,
+    evaluate,
+    make_envs,
+)
 
 X_LIMIT, THETA_LIMIT = 2.4, 12 * 2 * math.pi / 360
 MODES = ["next_step", "same_step"]
@@ -436,6 +443,40 @@ def test_evaluate_gives_mean_and_std_over_episodes() -> None:
     assert mean == pytest.approx(np.mean(returns), rel=1e-5)
     assert std == pytest.approx(np.std(returns), rel=1e-4)
     assert isinstance(mean, float) and isinstance(std, float)
+
+
+def test_episode_returns_are_paired_by_start_state_and_behind_evaluate() -> None:
+    # episode i starts from reset(seed=seed + i): a controller replayed cave by cave in a
+    # plain environment gives the same returns in the same order
+    import rlbook.envs  # noqa: F401  (registers rlbook/Pixelcopter-v0)
+    from rlbook.envs import hover_policy
+
+    class Hover(torch.nn.Module):
+        action_kind, n_actions = "discrete", 2
+
+        def __init__(self):
+            super().__init__()
+            self.anchor = torch.nn.Parameter(torch.zeros(()))
+
+        def dist(self, obs):
+            choice = torch.as_tensor(hover_policy(obs.cpu().numpy()))
+            return torch.distributions.Categorical(
+                probs=torch.nn.functional.one_hot(choice, 2).float()
+            )
+
+    returns = episode_returns("rlbook/Pixelcopter-v0", Hover(), num_episodes=4, seed=9)
+    for i in range(4):
+        env = gym.make("rlbook/Pixelcopter-v0")
+        obs, _ = env.reset(seed=9 + i)
+        total, done = 0.0, False
+        while not done:
+            obs, reward, terminated, truncated, _ = env.step(hover_policy(obs))
+            total += reward
+            done = terminated or truncated
+        assert returns[i] == total
+    assert returns.shape == (4,) and returns.dtype == np.float64
+    mean, std = evaluate("rlbook/Pixelcopter-v0", Hover(), num_episodes=4, seed=9)
+    assert (mean, std) == (returns.mean(), returns.std())
 
 
 def test_deterministic_evaluation_is_reproducible(policy) -> None:

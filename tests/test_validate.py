@@ -29,7 +29,7 @@ from rlbook.returns import (
     reward_to_go,
     successor_values,
 )
-from rlbook.rollout import Evaluator, collect, evaluate, make_envs
+from rlbook.rollout import Evaluator, collect, episode_returns, evaluate, make_envs
 from rlbook.utils import set_seed
 from rlbook.video import rgb_frame, to_gif
 
@@ -383,6 +383,10 @@ PROBES = [
     ),
     ("envs", lambda: collect(gym.make("CartPole-v1"), CategoricalPolicy(4, 2), 3)),
     ("num_episodes", lambda: evaluate("CartPole-v1", CategoricalPolicy(4, 2), 0)),
+    (
+        "num_episodes",
+        lambda: episode_returns("CartPole-v1", CategoricalPolicy(4, 2), 0),
+    ),
     ("every", lambda: Evaluator("CartPole-v1", 0)),
     ("seed", lambda: set_seed(-1)),
     ("seed", lambda: set_seed(1.0)),

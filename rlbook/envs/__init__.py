@@ -7,6 +7,9 @@ Importing this module registers these ids with gymnasium (its one side effect; i
   in ``[-1, 1]`` (times 10 N), truncated after 500 steps like CartPole-v1;
 - ``rlbook/Pixelcopter-v0``: :class:`PixelcopterEnv`, the PyGame Learning Environment's
   helicopter game in NumPy, truncated after 1000 steps (the original has no time limit);
+- ``rlbook/PixelcopterStandardized-v0``: the same game, each observation feature standardised
+  with fixed constants (``PixelcopterEnv(standardize=True)``, :data:`OBS_MEAN`,
+  :data:`OBS_STD`), the input the book's agents learn from;
 - five probe environments, ``rlbook/Probe1ConstantReward-v0`` to
   ``rlbook/Probe5ObsActionReward-v0`` (:data:`PROBES`): tasks of one or two steps whose right
   value function and policy are known, to find which part of an agent is broken
@@ -28,22 +31,26 @@ See chapter 4.1 of the book (book/04b_harder_tasks.ipynb).
 import gymnasium
 
 from rlbook.envs.continuous_cartpole import ContinuousCartPoleEnv
-from rlbook.envs.pixelcopter import PixelcopterEnv, hover_policy
+from rlbook.envs.pixelcopter import OBS_MEAN, OBS_STD, PixelcopterEnv, hover_policy
 from rlbook.envs.probes import PROBES, probe_errors
 
 __all__ = [
     "ContinuousCartPoleEnv",
     "PixelcopterEnv",
     "hover_policy",
+    "OBS_MEAN",
+    "OBS_STD",
     "PROBES",
     "probe_errors",
     "CONTINUOUS_CARTPOLE_ID",
     "PIXELCOPTER_ID",
+    "PIXELCOPTER_STANDARDIZED_ID",
     "register_envs",
 ]
 
 CONTINUOUS_CARTPOLE_ID = "rlbook/ContinuousCartPole-v1"
 PIXELCOPTER_ID = "rlbook/Pixelcopter-v0"
+PIXELCOPTER_STANDARDIZED_ID = "rlbook/PixelcopterStandardized-v0"
 
 
 def register_envs() -> None:
@@ -64,6 +71,12 @@ def register_envs() -> None:
         PIXELCOPTER_ID: dict(
             entry_point="rlbook.envs.pixelcopter:PixelcopterEnv",
             max_episode_steps=1000,
+        ),
+        # the same game with per-feature standardised observations (fixed constants)
+        PIXELCOPTER_STANDARDIZED_ID: dict(
+            entry_point="rlbook.envs.pixelcopter:PixelcopterEnv",
+            max_episode_steps=1000,
+            kwargs={"standardize": True},
         ),
     }
     for env_id, cls in PROBES.items():
