@@ -110,13 +110,32 @@ def test_claim_ids_are_unique_across_the_book():
     assert duplicates == [], duplicates
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_claim_ids_name_their_chapter(path):
-    number = path.name.split("_")[0]
-    # 04b -> 4.1, 06c -> 6.2: a letter after the number is a section of that chapter
-    chapter = number.lstrip("0")
+def chapter_number(path: Path) -> str:
+    """04b_harder_tasks.ipynb -> "4.1": a letter after the number is a section of it."""
+    chapter = path.name.split("_")[0].lstrip("0")
     if chapter[-1].isalpha():
         chapter = f"{chapter[:-1]}.{ord(chapter[-1]) - ord('a')}"
+    return chapter
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_title_carries_the_number_the_text_uses(path):
+    # the table of contents is not numbered by Sphinx (it would call 4.1 "4.9"): the title is
+    titles = [
+        line
+        for c in cells(path)
+        if c["cell_type"] == "markdown"
+        for line in source(c).splitlines()
+        if line.startswith("# ")
+    ]
+    assert titles and titles[0].startswith(f"# {chapter_number(path)}. "), titles[:1]
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    assert not any(part.get("numbered") for part in toc["parts"])
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_claim_ids_name_their_chapter(path):
+    chapter = chapter_number(path)
     for c in cells(path):
         for found in CLAIM_ID.findall(source(c)):
             assert found.startswith(f"ch{chapter}-"), (found, path.name)

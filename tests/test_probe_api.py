@@ -1,9 +1,9 @@
 """The independent probe of bad input (tools/probe_api.py) as a test: no call across rlbook's
 public API may end in a cryptic error or a silent wrong result.
 
-Cases in the known-open list need fixes in modules outside the probe's fixes (listed by
-file below); the test fails if any other case is CRYPTIC or SILENT, and also if a
-known-open case starts passing (then remove it from the list)."""
+A case known to be open would be listed below by the file that needs the fix (none is
+now); the test fails if any other case is CRYPTIC or SILENT, and also if a listed case
+starts passing (then remove it from the list)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,8 @@ from pathlib import Path
 
 PROBE = Path(__file__).resolve().parents[1] / "tools" / "probe_api.py"
 
-# still open, in modules the probe's fixes were not allowed to touch (see issue 11's report);
-# by the file that needs the fix
-KNOWN_OPEN_BY_FILE = {
-    "rlbook/envs/pixelcopter.py": ["PixelcopterEnv scale='8'"],
-}
+# cases still open, by the file that needs the fix
+KNOWN_OPEN_BY_FILE: dict[str, list[str]] = {}
 KNOWN_OPEN = {label for labels in KNOWN_OPEN_BY_FILE.values() for label in labels}
 
 

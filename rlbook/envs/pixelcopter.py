@@ -20,6 +20,8 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
+from rlbook import validate
+
 __all__ = ["PixelcopterEnv", "hover_policy", "UP", "NOOP", "OBS_MEAN", "OBS_STD"]
 
 UP = 0
@@ -140,10 +142,8 @@ class PixelcopterEnv(gymnasium.Env):
                 f"render_mode must be None or one of {self.metadata['render_modes']}, "
                 f"got {render_mode!r}"
             )
-        if int(scale) != scale or scale < 1:
-            raise ValueError(f"scale must be a positive integer, got {scale!r}")
         self.render_mode = render_mode
-        self.scale = int(scale)
+        self.scale = validate.positive_int("scale", scale)
         self.action_space = spaces.Discrete(2)
         # Loose bounds that always hold, crash step included: |v| < 0.99 * 0.56 / 0.01 < 60,
         # so the copter ends at most 60 px beyond the screen; blocks start at most 1.5 W ahead.
