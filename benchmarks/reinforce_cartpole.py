@@ -48,7 +48,7 @@ from _common import save_results
 
 import rlbook.envs  # noqa: F401  (registers rlbook/Pixelcopter-v0)
 from rlbook.algos.reinforce import ReinforceConfig, train_reinforce
-from rlbook.envs import hover_policy
+from rlbook.envs import HoverController
 from rlbook.policies import CategoricalPolicy, ValueNet
 from rlbook.rollout import evaluate
 
@@ -123,23 +123,6 @@ class PixelValue(ValueNet):
         return super().forward(obs / 24.0)
 
 
-class HoverPolicy(torch.nn.Module):
-    """``hover_policy`` as a policy object: all the probability on the controller's choice."""
-
-    action_kind, n_actions = "discrete", 2
-
-    def __init__(self):
-        super().__init__()
-        # evaluate() reads the device here
-        self.anchor = torch.nn.Parameter(torch.zeros(()))
-
-    def dist(self, obs):
-        choice = torch.as_tensor(hover_policy(obs.cpu().numpy()))
-        return torch.distributions.Categorical(
-            probs=torch.nn.functional.one_hot(choice, 2).float()
-        )
-
-
 def uniform_policy() -> CategoricalPolicy:
     policy = CategoricalPolicy(7, 2, hidden=(8,))
     for p in policy.logits_net[-1].parameters():
@@ -149,7 +132,7 @@ def uniform_policy() -> CategoricalPolicy:
 
 def pixelcopter(steps: int, seeds: list[int]) -> dict:
     protocol = dict(num_episodes=50, seed=2024)
-    policies = {"uniform random": uniform_policy(), "hover_policy": HoverPolicy()}
+    policies = {"uniform random": uniform_policy(), "hover_policy": HoverController()}
     train_time = {}
     for seed in seeds:
         torch.manual_seed(seed)

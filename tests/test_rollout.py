@@ -449,22 +449,11 @@ def test_episode_returns_are_paired_by_start_state_and_behind_evaluate() -> None
     # episode i starts from reset(seed=seed + i): a controller replayed cave by cave in a
     # plain environment gives the same returns in the same order
     import rlbook.envs  # noqa: F401  (registers rlbook/Pixelcopter-v0)
-    from rlbook.envs import hover_policy
+    from rlbook.envs import HoverController, hover_policy
 
-    class Hover(torch.nn.Module):
-        action_kind, n_actions = "discrete", 2
-
-        def __init__(self):
-            super().__init__()
-            self.anchor = torch.nn.Parameter(torch.zeros(()))
-
-        def dist(self, obs):
-            choice = torch.as_tensor(hover_policy(obs.cpu().numpy()))
-            return torch.distributions.Categorical(
-                probs=torch.nn.functional.one_hot(choice, 2).float()
-            )
-
-    returns = episode_returns("rlbook/Pixelcopter-v0", Hover(), num_episodes=4, seed=9)
+    returns = episode_returns(
+        "rlbook/Pixelcopter-v0", HoverController(), num_episodes=4, seed=9
+    )
     for i in range(4):
         env = gym.make("rlbook/Pixelcopter-v0")
         obs, _ = env.reset(seed=9 + i)
@@ -475,7 +464,9 @@ def test_episode_returns_are_paired_by_start_state_and_behind_evaluate() -> None
             done = terminated or truncated
         assert returns[i] == total
     assert returns.shape == (4,) and returns.dtype == np.float64
-    mean, std = evaluate("rlbook/Pixelcopter-v0", Hover(), num_episodes=4, seed=9)
+    mean, std = evaluate(
+        "rlbook/Pixelcopter-v0", HoverController(), num_episodes=4, seed=9
+    )
     assert (mean, std) == (returns.mean(), returns.std())
 
 

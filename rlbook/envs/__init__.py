@@ -31,13 +31,20 @@ See chapter 4.1 of the book (book/04b_harder_tasks.ipynb).
 import gymnasium
 
 from rlbook.envs.continuous_cartpole import ContinuousCartPoleEnv
-from rlbook.envs.pixelcopter import OBS_MEAN, OBS_STD, PixelcopterEnv, hover_policy
+from rlbook.envs.pixelcopter import (
+    OBS_MEAN,
+    OBS_STD,
+    HoverController,
+    PixelcopterEnv,
+    hover_policy,
+)
 from rlbook.envs.probes import PROBES, probe_errors
 
 __all__ = [
     "ContinuousCartPoleEnv",
     "PixelcopterEnv",
     "hover_policy",
+    "HoverController",
     "OBS_MEAN",
     "OBS_STD",
     "PROBES",

@@ -18,11 +18,20 @@ from typing import Any
 
 import gymnasium
 import numpy as np
+import torch
 from gymnasium import spaces
 
 from rlbook import validate
 
-__all__ = ["PixelcopterEnv", "hover_policy", "UP", "NOOP", "OBS_MEAN", "OBS_STD"]
+__all__ = [
+    "PixelcopterEnv",
+    "hover_policy",
+    "HoverController",
+    "UP",
+    "NOOP",
+    "OBS_MEAN",
+    "OBS_STD",
+]
 
 UP = 0
 """Action that accelerates the copter upwards (PLE's only key)."""
@@ -449,3 +458,25 @@ def _fill_rect(
     r0, r1 = max(int(round(y0)), 0), min(int(round(y1)), h)
     if c0 < c1 and r0 < r1:
         img[r0:r1, c0:c1] = color
+
+
+class HoverController(torch.nn.Module):
+    """:func:`hover_policy` as a policy object, so that ``evaluate`` and ``episode_returns``
+    run it like a trained agent: ``dist(obs)`` puts all the probability on its choice.
+
+    It reads raw pixels (``rlbook/Pixelcopter-v0``). See chapter 4.1 of the book
+    (book/04b_harder_tasks.ipynb).
+    """
+
+    # evaluation code reads these two attributes, and the device from a parameter
+    action_kind, n_actions = "discrete", 2
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros(()), requires_grad=False)
+
+    def dist(self, obs: torch.Tensor) -> torch.distributions.Categorical:
+        choice = torch.as_tensor(hover_policy(obs.cpu().numpy()), device=obs.device)
+        return torch.distributions.Categorical(
+            probs=torch.nn.functional.one_hot(choice, 2).float()
+        )
