@@ -25,7 +25,7 @@ hidden layer of 32 units):
 * ``+ value baseline``: a learned ``ValueNet`` baseline;
 * ``+ normalisation``: normalised advantages (the defaults).
 
-Pixelcopter protocol: REINFORCE as in chapter 4b (observations divided by 24 px, two hidden
+Pixelcopter protocol: REINFORCE as in section 4.1 (observations divided by 24 px, two hidden
 layers of 64, 16 environments per batch) for ``--pixel-steps`` steps per seed; then every policy
 (the trained ones, a uniform random policy, ``rlbook.envs.hover_policy``) is evaluated on the same
 50 episodes (seed 2024), greedy and sampled; mean ± standard deviation of the return.
@@ -112,7 +112,7 @@ def cartpole_table(results: dict, budget: int) -> str:
 
 
 class PixelPolicy(CategoricalPolicy):
-    """Chapter 4b's Pixelcopter policy: observations in units of half a screen (24 px)."""
+    """Section 4.1's Pixelcopter policy: observations in units of half a screen (24 px)."""
 
     def dist(self, obs):
         return super().dist(obs / 24.0)

@@ -502,7 +502,7 @@ def advantages(
     They average to zero under the policy itself, ``Σ_a π_θ(a|s) A_t(s, a) = 0``. Detached: the
     trust-region quantities below hold the old policy's values fixed.
 
-    See chapter 5.1 of the book (book/05b_trust_regions.ipynb).
+    See chapter 5.1 of the book (book/05_1_trust_regions.ipynb).
     """
     V, Q = value_functions(mdp, theta, gamma=gamma)
     return (Q - V[..., None]).detach()
@@ -524,7 +524,7 @@ def surrogate(
     torch.Tensor, shape ()
         Float64, differentiable in ``theta_new`` (``theta`` enters only through constants).
 
-    See chapter 5 (book/05_importance_sampling.ipynb) and 5.1 (book/05b_trust_regions.ipynb).
+    See chapter 5 (book/05_importance_sampling.ipynb) and 5.1 (book/05_1_trust_regions.ipynb).
     """
     gamma = _check_gamma(gamma)
     theta = _check_theta(theta, mdp).detach()
@@ -552,7 +552,7 @@ def expected_advantage(
     torch.Tensor, shape ()
         Float64, differentiable in ``theta_new``.
 
-    See chapter 5.1 of the book (book/05b_trust_regions.ipynb).
+    See chapter 5.1 of the book (book/05_1_trust_regions.ipynb).
     """
     gamma = _check_gamma(gamma)
     theta = _check_theta(theta, mdp).detach()
@@ -592,7 +592,7 @@ def max_state_kl(theta: torch.Tensor, theta_new: torch.Tensor) -> torch.Tensor:
     """``max_s KL(π_θ(·|s) ‖ π_θ'(·|s))``, the divergence of TRPO's lower bound, shape ().
 
     The maximum runs over every state, visited or not. See chapter 5.1 of the book
-    (book/05b_trust_regions.ipynb).
+    (book/05_1_trust_regions.ipynb).
     """
     return state_kl(theta, theta_new).max()
 
@@ -617,7 +617,7 @@ def trajectory_kl(
     torch.Tensor, shape ()
         Float64, differentiable in ``theta_new``.
 
-    See chapter 5.1 of the book (book/05b_trust_regions.ipynb).
+    See chapter 5.1 of the book (book/05_1_trust_regions.ipynb).
     """
     theta = _check_theta(theta, mdp).detach()
     d = state_distributions(mdp, theta)
@@ -637,7 +637,7 @@ def fisher_matrix(mdp: TabularMDP, theta: torch.Tensor) -> torch.Tensor:
     Rows and columns are ordered like ``theta.flatten()``. ``F`` is singular: adding a constant
     to a row of θ leaves the policy unchanged, and unvisited states have zero blocks.
 
-    See chapter 5.1 of the book (book/05b_trust_regions.ipynb).
+    See chapter 5.1 of the book (book/05_1_trust_regions.ipynb).
     """
     theta = _check_theta(theta, mdp).detach()
     visits = state_distributions(mdp, theta).sum(0)  # (S,) expected visits per episode
@@ -657,7 +657,7 @@ def natural_gradient(
     so the pseudo-inverse gives the natural direction with no component there either
     (Amari, 1998; Kakade, 2001).
 
-    See chapter 5.1 of the book (book/05b_trust_regions.ipynb).
+    See chapter 5.1 of the book (book/05_1_trust_regions.ipynb).
     """
     theta = _check_theta(theta, mdp).detach()
     grad = exact_gradient(mdp, theta, gamma=gamma).flatten()
@@ -683,7 +683,7 @@ def bound_constant(
     (``H (H − 1) / 2`` for ``γ = 1``). It bounds the error both ways:
     ``|J(θ') − J(θ) − L_θ(θ')| ≤ C max_s KL``.
 
-    See chapter 5.1 of the book (book/05b_trust_regions.ipynb).
+    See chapter 5.1 of the book (book/05_1_trust_regions.ipynb).
     """
     gamma = _check_gamma(gamma)
     epsilon = advantages(mdp, _check_theta(theta, mdp), gamma).abs().max()

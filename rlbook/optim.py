@@ -5,7 +5,7 @@ as the network has parameters, far too many to form. Conjugate gradient solves `
 using only products ``F v``, and each product costs two backward passes through the KL
 divergence (double backpropagation), never the matrix itself.
 
-See chapter 5.1 of the book (book/05b_trust_regions.ipynb).
+See chapter 5.1 of the book (book/05_1_trust_regions.ipynb).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def conjugate_gradient(
     -------
     torch.Tensor, shape (n,)
 
-    See chapter 5.1 of the book (book/05b_trust_regions.ipynb).
+    See chapter 5.1 of the book (book/05_1_trust_regions.ipynb).
     """
     matvec, b, iters = _cg_args(matvec, b, iters)
     x = torch.zeros_like(b)
@@ -144,7 +144,7 @@ def fisher_vector_product(
     -------
     torch.Tensor, shape (n,)
 
-    See chapter 5.1 of the book (book/05b_trust_regions.ipynb).
+    See chapter 5.1 of the book (book/05_1_trust_regions.ipynb).
     """
     params = list(params)
     n = sum(p.numel() for p in params)

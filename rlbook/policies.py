@@ -119,7 +119,7 @@ class GaussianPolicy(nn.Module):
     most policy-gradient code (Schulman et al., 2017); log_std_init = -0.5 gives
     σ ≈ 0.61, a third of an action range [-1, 1]. dist(obs) is Independent(Normal, 1):
     log_prob sums over the action dimensions. Actions are sampled unbounded; the rollout
-    clips only what the environment sees. See chapter 4.1 (book/04b_harder_tasks.ipynb).
+    clips only what the environment sees. See chapter 4.1 (book/04_1_harder_tasks.ipynb).
     """
 
     action_kind = "continuous"

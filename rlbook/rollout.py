@@ -440,7 +440,7 @@ def episode_returns(
 
     Notes
     -----
-    See section 4.1 of the book (book/04b_harder_tasks.ipynb).
+    See section 4.1 of the book (book/04_1_harder_tasks.ipynb).
     """
     num_episodes = validate.positive_int("num_episodes", num_episodes)
     deterministic = validate.flag("deterministic", deterministic)

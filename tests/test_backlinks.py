@@ -13,6 +13,7 @@ from pathlib import Path
 
 import gymnasium as gym
 import pytest
+from book_files import chapter_number
 
 import rlbook
 import rlbook.envs  # noqa: F401  (registers the ids that count as environments' names)
@@ -21,13 +22,6 @@ ROOT = Path(__file__).resolve().parents[1]
 # "See chapter 3 of the book (book/03_x.ipynb)." or "See chapters 1 and 3 (book/a, book/b)."
 REFERENCE = re.compile(r"See chapters? (?P<numbers>[^()]*?)\((?P<paths>[^()]*)\)", re.S)
 NOTEBOOK = re.compile(r"book/[\w.]+\.ipynb")
-
-
-def chapter_number(path: str) -> str:
-    """The number the book gives a notebook: 04b_harder_tasks is section 4.1 of chapter 4."""
-    stem = Path(path).stem.split("_")[0]  # "04b"
-    major, minor = int(stem[:2]), stem[2:]
-    return f"{major}.{ord(minor) - ord('a')}" if minor else str(major)
 
 
 @cache
@@ -110,5 +104,5 @@ def test_a_back_link_names_a_chapter_that_mentions_the_object(
 
 
 def test_chapter_numbers_follow_the_file_names() -> None:
-    assert chapter_number("book/04b_harder_tasks.ipynb") == "4.1"
+    assert chapter_number("book/04_1_harder_tasks.ipynb") == "4.1"
     assert chapter_number("book/06_ppo.ipynb") == "6"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from book_files import chapter_number
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "book").glob("*.ipynb"))
@@ -110,14 +111,6 @@ def test_claim_ids_are_unique_across_the_book():
     assert duplicates == [], duplicates
 
 
-def chapter_number(path: Path) -> str:
-    """04b_harder_tasks.ipynb -> "4.1": a letter after the number is a section of it."""
-    chapter = path.name.split("_")[0].lstrip("0")
-    if chapter[-1].isalpha():
-        chapter = f"{chapter[:-1]}.{ord(chapter[-1]) - ord('a')}"
-    return chapter
-
-
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_title_carries_the_number_the_text_uses(path):
     # the table of contents is not numbered by Sphinx (it would call 4.1 "4.9"): the title is
@@ -139,6 +132,20 @@ def test_claim_ids_name_their_chapter(path):
     for c in cells(path):
         for found in CLAIM_ID.findall(source(c)):
             assert found.startswith(f"ch{chapter}-"), (found, path.name)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_exercise_labels_name_their_chapter(path):
+    # one name per chapter: the exercises of section 4.1 are ex41-..., as its file is 04_1_...
+    prefix = "ex" + chapter_number(path).replace(".", "") + "-"
+    labels = [
+        line.split(":label:")[1].strip()
+        for c in cells(path)
+        if c["cell_type"] == "markdown"
+        for line in source(c).splitlines()
+        if line.startswith(":label: ex")
+    ]
+    assert all(label.startswith(prefix) for label in labels), (prefix, labels)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

@@ -16,7 +16,7 @@ One iteration of :func:`train_trpo`:
 Schulman et al. (2015); the line search's acceptance test and the damping follow their
 reference implementation and OpenAI Spinning Up's ``trpo``.
 
-See chapter 5.1 of the book (book/05b_trust_regions.ipynb).
+See chapter 5.1 of the book (book/05_1_trust_regions.ipynb).
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class TRPOConfig(Config):
     solved in a median of 7,600 steps where the 0.01 of Schulman et al. (2015) needed about
     twice as many.
 
-    See chapter 5.1 of the book (book/05b_trust_regions.ipynb).
+    See chapter 5.1 of the book (book/05_1_trust_regions.ipynb).
     """
 
     num_envs: int = 8
@@ -179,7 +179,7 @@ def line_search(
     (torch.Tensor, float)
         The accepted parameters and ``f``; ``(x, 0.0)`` if every try was rejected.
 
-    See chapter 5.1 of the book (book/05b_trust_regions.ipynb).
+    See chapter 5.1 of the book (book/05_1_trust_regions.ipynb).
     """
     _check_line_search(
         surrogate, kl, x, full_step, max_kl, backtrack_coef, max_backtracks
@@ -220,7 +220,7 @@ def trpo_step(
     """One TRPO update of ``policy`` in place, on a flat batch; returns what it measured.
 
     See the module docstring for the steps, and chapter 5.1 of the book
-    (book/05b_trust_regions.ipynb).
+    (book/05_1_trust_regions.ipynb).
     """
     cfg = validate.instance("cfg", cfg, TRPOConfig)
     params = [p for p in policy.parameters() if p.requires_grad]
@@ -302,7 +302,7 @@ def train_trpo(env_id: str, cfg: TRPOConfig | None = None) -> History:
     Schulman et al. (2015), with GAE (Schulman et al., 2016) and a value network fitted by Adam
     as in OpenAI Spinning Up. Collection, advantages and evaluation are PPO's
     (:func:`rlbook.algos.ppo.train_ppo`); only the policy update differs.
-    See chapter 5.1 of the book (book/05b_trust_regions.ipynb).
+    See chapter 5.1 of the book (book/05_1_trust_regions.ipynb).
     """
     cfg = validate.instance("cfg", cfg or TRPOConfig(), TRPOConfig)
     start = time.perf_counter()

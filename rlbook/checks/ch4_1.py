@@ -1,4 +1,4 @@
-"""Graders of section 4.1 (book/04b_harder_tasks.ipynb): the Gaussian log-density."""
+"""Graders of section 4.1 (book/04_1_harder_tasks.ipynb): the Gaussian log-density."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def check_gaussian_log_prob(
     one value per dimension (no sum), the mean over dimensions instead of the sum, ``σ`` where
     ``σ²`` belongs, the ``- log σ`` term or the constant missing, ``log_std`` used as the log of
     the variance.
-    See chapter 4.1 of the book (book/04b_harder_tasks.ipynb).
+    See chapter 4.1 of the book (book/04_1_harder_tasks.ipynb).
     """
     n_random = validate.non_negative_int("n_random", n_random)
     if not callable(fn):

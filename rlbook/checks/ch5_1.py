@@ -1,4 +1,4 @@
-"""Graders of section 5.1 (book/05b_trust_regions.ipynb): Fisher products and CG."""
+"""Graders of section 5.1 (book/05_1_trust_regions.ipynb): Fisher products and CG."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def check_fisher_vector_product(
     float64 tensors ``probs`` (S, A) with rows summing to 1, ``visits`` (S,) and ``v`` (S, A).
     Known mistakes recognised: the ``−π πᵀ`` part of the blocks left out, the visits left out,
     ``v`` centred by its plain mean instead of its ``π``-weighted mean, the correction's sign
-    flipped. See chapter 5.1 of the book (book/05b_trust_regions.ipynb).
+    flipped. See chapter 5.1 of the book (book/05_1_trust_regions.ipynb).
     """
     n_random = validate.non_negative_int("n_random", n_random)
 
@@ -151,7 +151,7 @@ def check_conjugate_gradient(
     iterates of CG are unique), stopping early once ``r·r < 1e-10``. Known mistakes recognised:
     steepest descent (every direction the residual, with no conjugation), ``x`` moved along the
     residual instead of the direction, the residual updated with the wrong sign. See chapter
-    5.1 of the book (book/05b_trust_regions.ipynb).
+    5.1 of the book (book/05_1_trust_regions.ipynb).
     """
     n_random = validate.non_negative_int("n_random", n_random)
 

@@ -1,4 +1,4 @@
-"""Graders of section 6.1 (book/06b_ppo_in_practice.ipynb): the clipped objective."""
+"""Graders of section 6.1 (book/06_1_ppo_in_practice.ipynb): the clipped objective."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def check_clip_objective(
     the ratio, the advantage clipped instead of the ratio, the clip range
     :math:`[-\epsilon, \epsilon]` instead of :math:`[1 - \epsilon, 1 + \epsilon]`, the loss
     (minus the objective) returned, the mean over the batch returned.
-    See chapter 6.1 of the book (book/06b_ppo_in_practice.ipynb).
+    See chapter 6.1 of the book (book/06_1_ppo_in_practice.ipynb).
     """
     n_random = validate.non_negative_int("n_random", n_random)
     if not callable(fn):

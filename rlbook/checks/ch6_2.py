@@ -1,4 +1,4 @@
-"""Graders of section 6.2 (book/06c_building_ppo.ipynb): assembling PPO."""
+"""Graders of section 6.2 (book/06_2_building_ppo.ipynb): assembling PPO."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def check_value_loss(fn: Callable, seed: int | None = None, n_random: int = 30) 
     ``new_values`` is checked: :math:`(V_\phi(s_t) - \hat R_t)/B`. Known mistakes recognised:
     the advantages as the targets, targets built from the new values, targets from normalised
     advantages, the factor 1/2 missing, a sum instead of a mean, the sign, the absolute error.
-    See chapter 6.2 of the book (book/06c_building_ppo.ipynb).
+    See chapter 6.2 of the book (book/06_2_building_ppo.ipynb).
     """
     n_random = validate.non_negative_int("n_random", n_random)
     if not callable(fn):
@@ -171,7 +171,7 @@ def check_minibatches(fn: Callable) -> bool:
     stream is not the CPU's). Known mistakes recognised: one epoch
     only, one shuffle reused by every epoch, no shuffle, sampling with replacement, the
     minibatch size from a floor division, ``num_minibatches`` taken as the minibatch size.
-    See chapter 6.2 of the book (book/06c_building_ppo.ipynb).
+    See chapter 6.2 of the book (book/06_2_building_ppo.ipynb).
     """
     if not callable(fn):
         raise TypeError(f"fn must be a function, got {type(fn).__name__}")
@@ -329,7 +329,7 @@ def check_minibatch_advantages(
     mistakes recognised: the whole batch's statistics, the sample standard deviation, the mean
     not subtracted, a division by the variance, no normalisation, NaN where the standard
     deviation is 0 (no epsilon), the whole batch returned.
-    See chapter 6.2 of the book (book/06c_building_ppo.ipynb).
+    See chapter 6.2 of the book (book/06_2_building_ppo.ipynb).
     """
     n_random = validate.non_negative_int("n_random", n_random)
     if not callable(fn):
@@ -540,7 +540,7 @@ def check_ppo_update(fn: Callable) -> bool:
     no advantage normalisation, no gradient clipping; old log-probabilities that are not the
     stored constants, a missing ``zero_grad``, no clip, one shuffle for every epoch, advantages
     normalised over the whole batch.
-    See chapter 6.2 of the book (book/06c_building_ppo.ipynb).
+    See chapter 6.2 of the book (book/06_2_building_ppo.ipynb).
     """
     from dataclasses import replace
 
@@ -705,7 +705,7 @@ def check_train_ppo(
     advantages (``(T, N)``, on the real steps) and weights after the update, naming the first
     that differs. Known mistakes recognised: environments reset at every iteration, no
     orthogonal initialisation, no learning-rate annealing, padding slots kept in the batch.
-    See chapter 6.2 of the book (book/06c_building_ppo.ipynb).
+    See chapter 6.2 of the book (book/06_2_building_ppo.ipynb).
     """
     from rlbook.algos.ppo import PPOConfig, train_ppo
 

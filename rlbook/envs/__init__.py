@@ -13,7 +13,7 @@ Importing this module registers these ids with gymnasium (its one side effect; i
 - five probe environments, ``rlbook/Probe1ConstantReward-v0`` to
   ``rlbook/Probe5ObsActionReward-v0`` (:data:`PROBES`): tasks of one or two steps whose right
   value function and policy are known, to find which part of an agent is broken
-  (chapter 6.2, book/06c_building_ppo.ipynb).
+  (chapter 6.2, book/06_2_building_ppo.ipynb).
 
 All ids work with ``gymnasium.make`` and ``gymnasium.make_vec(..., vectorization_mode="sync")``
 (or ``"async"``: the entry points are import strings, so worker processes register them too).
@@ -25,7 +25,7 @@ Examples
 >>> import rlbook.envs
 >>> envs = gym.make_vec("rlbook/ContinuousCartPole-v1", num_envs=8, vectorization_mode="sync")
 
-See chapter 4.1 of the book (book/04b_harder_tasks.ipynb).
+See chapter 4.1 of the book (book/04_1_harder_tasks.ipynb).
 """
 
 import gymnasium

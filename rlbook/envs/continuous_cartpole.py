@@ -7,7 +7,7 @@ and the cart is pushed with :math:`F = 10\\,\\mathrm{N} \\cdot \\operatorname{cl
 Holding :math:`a = \\pm 1` therefore reproduces ``CartPole-v1`` step for step, which the tests
 check against gymnasium's own implementation.
 
-See chapter 4.1 of the book (book/04b_harder_tasks.ipynb).
+See chapter 4.1 of the book (book/04_1_harder_tasks.ipynb).
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ class ContinuousCartPoleEnv(gymnasium.Env):
     Gaussian policy and compare them. Out-of-range actions are clipped, not rejected, because
     a Gaussian policy samples unbounded actions; a NaN action or one of the wrong size raises.
 
-    See chapter 4.1 of the book (book/04b_harder_tasks.ipynb).
+    See chapter 4.1 of the book (book/04_1_harder_tasks.ipynb).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 50}

@@ -8,7 +8,7 @@ episode. The original game (Tasfi, 2016) needs pygame and is not on PyPI; this v
 numbers (a 48x48 screen at 30 frames per second, the same momentum update, the same
 observation) and needs only NumPy, for stepping and for drawing.
 
-See chapter 4.1 of the book (book/04b_harder_tasks.ipynb).
+See chapter 4.1 of the book (book/04_1_harder_tasks.ipynb).
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ class PixelcopterEnv(gymnasium.Env):
     steps; PLE counts columns a little later, hence its -5), and :func:`hover_policy` lasts
     119 steps on average (median 77, return about 14), always ending on a block.
 
-    See chapter 4.1 of the book (book/04b_harder_tasks.ipynb).
+    See chapter 4.1 of the book (book/04_1_harder_tasks.ipynb).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 30}
@@ -434,7 +434,7 @@ def hover_policy(obs: np.ndarray) -> int | np.ndarray:
     int or np.ndarray of shape (N,), int64
         0 (up) or 1 (do nothing) per observation.
 
-    See chapter 4.1 of the book (book/04b_harder_tasks.ipynb).
+    See chapter 4.1 of the book (book/04_1_harder_tasks.ipynb).
     """
     obs = np.asarray(obs, dtype=np.float64)
     if obs.ndim not in (1, 2) or obs.shape[-1] != 7:
@@ -465,7 +465,7 @@ class HoverController(torch.nn.Module):
     run it like a trained agent: ``dist(obs)`` puts all the probability on its choice.
 
     It reads raw pixels (``rlbook/Pixelcopter-v0``). See chapter 4.1 of the book
-    (book/04b_harder_tasks.ipynb).
+    (book/04_1_harder_tasks.ipynb).
     """
 
     # evaluation code reads these two attributes, and the device from a parameter

@@ -22,7 +22,7 @@ probe        the task                                  a correct agent learns; a
 In probes 1 to 3 the action changes nothing. Every episode ends in a terminal state
 (``terminated``), never by a time limit.
 
-See chapter 6.2 of the book (book/06c_building_ppo.ipynb).
+See chapter 6.2 of the book (book/06_2_building_ppo.ipynb).
 """
 
 from __future__ import annotations
@@ -217,7 +217,7 @@ def probe_errors(env_id: str, policy, value_fn, gamma: float) -> dict[str, float
     ``policy`` has ``dist(obs)`` (a categorical policy) and ``value_fn`` maps observations
     ``(B, 1)`` to values ``(B,)``, like :class:`rlbook.policies.ValueNet`.
 
-    See chapter 6.2 of the book (book/06c_building_ppo.ipynb).
+    See chapter 6.2 of the book (book/06_2_building_ppo.ipynb).
     """
     import torch  # here, not at the top: the environments themselves need no torch
 
