@@ -164,6 +164,8 @@ def run_notebook(path: Path, offset: int, kernel_path: str, out_dir: Path) -> di
     except Exception as exc:  # a crash is recorded, the sweep goes on
         error = repr(exc)[:300]
     seconds = time.perf_counter() - started
+    # kept beside the records: what each rerun printed can be read back afterwards
+    nbformat.write(nb, record_path.with_suffix(".ipynb"))
     errors = [
         o.get("ename", "") + ": " + o.get("evalue", "")[:200]
         for c in nb.cells

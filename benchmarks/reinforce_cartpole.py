@@ -25,10 +25,13 @@ hidden layer of 32 units):
 * ``+ value baseline``: a learned ``ValueNet`` baseline;
 * ``+ normalisation``: normalised advantages (the defaults).
 
-Pixelcopter protocol: REINFORCE as in section 4.1 (observations divided by 24 px, two hidden
-layers of 64, 16 environments per batch) for ``--pixel-steps`` steps per seed; then every policy
-(the trained ones, a uniform random policy, ``rlbook.envs.hover_policy``) is evaluated on the same
-50 episodes (seed 2024), greedy and sampled; mean ± standard deviation of the return.
+Pixelcopter protocol: REINFORCE as in section 4.1 (``rlbook/PixelcopterStandardized-v0``, whose
+observations are standardised feature by feature; two hidden layers of 64, 16 environments per
+batch) for ``--pixel-steps`` steps per seed. Then every policy (the trained ones, a uniform random
+policy, ``rlbook.envs.HoverController`` flying the raw game) plays the same 50 caves
+(``episode_returns(..., num_episodes=50, seed=2024)``), sampled actions. A trained policy is
+compared with the controller cave by cave; the unit of the comparison is the seed: each seed's
+mean paired gap, then their mean and spread over seeds.
 
 Results go to ``benchmarks/results/reinforce_cartpole.json`` (gitignored) and to stdout as
 markdown tables. Torch runs on one thread.
@@ -49,12 +52,13 @@ from _common import save_results
 import rlbook.envs  # noqa: F401  (registers rlbook/Pixelcopter-v0)
 from rlbook.algos.reinforce import ReinforceConfig, train_reinforce
 from rlbook.envs import HoverController
-from rlbook.policies import CategoricalPolicy, ValueNet
-from rlbook.rollout import evaluate
+from rlbook.policies import CategoricalPolicy
+from rlbook.rollout import episode_returns
 
 EVAL_EVERY = 2_500
 THRESHOLD = 475.0
 PIXELCOPTER = "rlbook/Pixelcopter-v0"
+STANDARDIZED = "rlbook/PixelcopterStandardized-v0"
 VARIANTS = {
     "reward-to-go": dict(baseline=None, normalize=False),
     "+ value baseline": dict(baseline="value", normalize=False),
@@ -111,78 +115,66 @@ def cartpole_table(results: dict, budget: int) -> str:
     return "\n".join(lines)
 
 
-class PixelPolicy(CategoricalPolicy):
-    """Section 4.1's Pixelcopter policy: observations in units of half a screen (24 px)."""
-
-    def dist(self, obs):
-        return super().dist(obs / 24.0)
-
-
-class PixelValue(ValueNet):
-    def forward(self, obs):
-        return super().forward(obs / 24.0)
-
-
 def uniform_policy() -> CategoricalPolicy:
     policy = CategoricalPolicy(7, 2, hidden=(8,))
-    for p in policy.logits_net[-1].parameters():
+    for p in policy.net[-1].parameters():
         torch.nn.init.zeros_(p)  # equal logits: each action with probability 1/2
     return policy
 
 
 def pixelcopter(steps: int, seeds: list[int]) -> dict:
-    protocol = dict(num_episodes=50, seed=2024)
-    policies = {"uniform random": uniform_policy(), "hover_policy": HoverController()}
+    protocol = dict(num_episodes=50, seed=2024, deterministic=False)
+    returns = {
+        "uniform random": episode_returns(PIXELCOPTER, uniform_policy(), **protocol),
+        "hover_policy": episode_returns(PIXELCOPTER, HoverController(), **protocol),
+    }
     train_time = {}
     for seed in seeds:
-        torch.manual_seed(seed)
         cfg = ReinforceConfig(
             seed=seed, total_steps=steps, hidden=(64, 64), num_envs=16
         )
         start = time.perf_counter()
-        history = train_reinforce(
-            PIXELCOPTER, cfg, PixelPolicy(7, 2, cfg.hidden), PixelValue(7, cfg.hidden)
-        )
+        history = train_reinforce(STANDARDIZED, cfg)
         name = f"REINFORCE seed {seed}"
         train_time[name] = time.perf_counter() - start
-        policies[name] = history.meta["policy"]
+        returns[name] = episode_returns(
+            STANDARDIZED, history.meta["policy"], **protocol
+        )
         print(
             f"  pixelcopter {name}: trained {steps:,} steps in {train_time[name]:.0f} s",
             flush=True,
         )
-    scores = {}
-    for name, policy in policies.items():
-        scores[name] = {
-            "greedy": evaluate(PIXELCOPTER, policy, deterministic=True, **protocol),
-            "sampled": evaluate(PIXELCOPTER, policy, deterministic=False, **protocol),
+    hover = returns["hover_policy"]
+    return {
+        name: {
+            "mean": float(r.mean()),
+            "std": float(r.std()),
+            # the same cave on both sides: the gap per cave, averaged
+            "gap_to_hover": float((r - hover).mean()),
             "train_s": train_time.get(name),
         }
-    return scores
+        for name, r in returns.items()
+    }
 
 
 def pixel_table(scores: dict, steps: int) -> str:
     lines = [
-        "| policy (Pixelcopter, 50 episodes) | greedy | sampled |",
+        "| policy (Pixelcopter, the same 50 caves) | return (mean ± std) "
+        "| minus hover_policy, same caves |",
         "|:--|--:|--:|",
     ]
-    trained = []
     for name, s in scores.items():
-        greedy = (
-            "—"
-            if name == "uniform random"
-            else f"{s['greedy'][0]:.1f} ± {s['greedy'][1]:.1f}"
+        lines.append(
+            f"| {name} | {s['mean']:.1f} ± {s['std']:.1f} | {s['gap_to_hover']:+.1f} |"
+        )
+    gaps = [s["gap_to_hover"] for n, s in scores.items() if n.startswith("REINFORCE")]
+    if gaps:
+        spread = (
+            f" ± {np.std(gaps, ddof=1):.1f} (std over seeds)" if len(gaps) > 1 else ""
         )
         lines.append(
-            f"| {name} | {greedy} | {s['sampled'][0]:.1f} ± {s['sampled'][1]:.1f} |"
-        )
-        if name.startswith("REINFORCE"):
-            trained.append(s)
-    if trained:
-        g = np.mean([s["greedy"][0] for s in trained])
-        m = np.mean([s["sampled"][0] for s in trained])
-        lines.append(
-            f"| REINFORCE, mean of {len(trained)} seeds ({steps // 1000}k steps each) "
-            f"| {g:.1f} | {m:.1f} |"
+            f"| REINFORCE, {len(gaps)} seeds ({steps // 1000}k steps each): mean of the "
+            f"per-seed gaps | | {np.mean(gaps):+.1f}{spread} |"
         )
     return "\n".join(lines)
 

@@ -76,19 +76,19 @@ def _constructor_args(policy: nn.Module) -> dict:
             "torch.save and rebuild the subclass yourself"
         )
     if isinstance(policy, CategoricalPolicy):
-        hidden = _hidden_sizes(policy.logits_net, "logits_net")
+        hidden = _hidden_sizes(policy.net, "net")
         return {
             "obs_dim": policy.obs_dim,
             "n_actions": policy.n_actions,
             "hidden": hidden,
         }
     if isinstance(policy, GaussianPolicy):
-        hidden = _hidden_sizes(policy.mu_net, "mu_net")
+        hidden = _hidden_sizes(policy.net, "net")
         return {"obs_dim": policy.obs_dim, "act_dim": policy.act_dim, "hidden": hidden}
     if isinstance(policy, ValueNet):
         return {
             "obs_dim": policy.obs_dim,
-            "hidden": _hidden_sizes(policy.v_net, "v_net"),
+            "hidden": _hidden_sizes(policy.net, "net"),
         }
     raise TypeError(
         f"policy must be a CategoricalPolicy, GaussianPolicy or ValueNet, got {type(policy).__name__}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from rlbook import validate
@@ -198,3 +200,16 @@ def clip_fraction(
     with torch.no_grad():
         ratio = torch.exp(new_log_probs - old_log_probs)
         return _masked_mean(((ratio - 1.0).abs() > clip_coef).to(ratio.dtype), mask)
+
+
+def explained_variance(predictions: torch.Tensor, targets: torch.Tensor) -> float:
+    """:math:`1 - \\mathrm{Var}(y - \\hat y) / \\mathrm{Var}(y)`: 1 is a perfect value function,
+    0 no better than a constant, negative worse. NaN when the targets are constant.
+
+    Not named in the book; :func:`train_ppo` logs it.
+    """
+    check_batch(predictions=predictions, targets=targets)
+    var = targets.var(correction=0)
+    if var == 0:
+        return math.nan
+    return float(1.0 - (targets - predictions).var(correction=0) / var)

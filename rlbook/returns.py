@@ -21,8 +21,10 @@ every timed-out episode is worth nothing.
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from rlbook import validate
+from rlbook.rollout import Rollout
 
 
 def check_rewards(
@@ -262,3 +264,48 @@ def gae(
         advantages[t] = running
     returns = torch.where(real, advantages + values, 0.0)
     return advantages, returns
+
+
+def ppo_advantages(
+    rollout: Rollout,
+    value_fn: nn.Module,
+    gamma: float,
+    gae_lambda: float,
+    handle_truncation: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Values, GAE advantages and value targets of a rollout, each (T, N).
+
+    The successor of a step that ended an episode is its final observation, which a
+    truncated episode bootstraps from; handle_truncation=False treats a truncation as a
+    termination (the common bug, kept for the ablation).
+    Used by PPO and TRPO. See chapter 6 (book/06_ppo.ipynb).
+    """
+    handle_truncation = _check_advantage_args(rollout, value_fn, handle_truncation)
+    dones = rollout.dones
+    with torch.no_grad():
+        values = value_fn(rollout.obs)
+        last_values = value_fn(rollout.next_obs)
+        # V of a final observation is needed only where an episode ended
+        final_values = torch.zeros_like(values)
+        if dones.any():
+            final_values[dones] = value_fn(rollout.final_obs[dones])
+    next_values = successor_values(values, last_values, final_values, dones)
+    terminated = rollout.terminated if handle_truncation else dones
+    advantages, returns = gae(
+        rollout.rewards,
+        values,
+        next_values,
+        terminated,
+        rollout.truncated,
+        gamma,
+        gae_lambda,
+        mask=rollout.mask,
+    )
+    return values, advantages, returns
+
+
+def _check_advantage_args(rollout, value_fn, handle_truncation) -> bool:
+    """Raise unless :func:`ppo_advantages` got a Rollout and a network; the flag as bool."""
+    validate.instance("rollout", rollout, Rollout)
+    validate.instance("value_fn", value_fn, nn.Module)
+    return validate.flag("handle_truncation", handle_truncation)

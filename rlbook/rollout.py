@@ -458,7 +458,7 @@ def episode_returns(
         while running.any():
             obs_t = torch.as_tensor(obs, dtype=torch.float32, device=dev)
             if argmax:
-                actions = policy.logits_net(obs_t).argmax(-1)
+                actions = policy.net(obs_t).argmax(-1)
             else:
                 dist = policy.dist(obs_t)
                 actions = dist.mode if deterministic else dist.sample()

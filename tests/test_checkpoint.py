@@ -128,6 +128,6 @@ def test_only_the_books_networks_can_be_saved(tmp_path) -> None:
     with pytest.raises(TypeError, match="policy"):
         save_policy(torch.nn.Linear(3, 2), tmp_path / "x.pt")
     policy = CategoricalPolicy(4, 2, hidden=(8,))
-    policy.logits_net = mlp([4, 8, 2], activation=torch.nn.ReLU)
+    policy.net = mlp([4, 8, 2], activation=torch.nn.ReLU)
     with pytest.raises(ValueError, match="ReLU"):
         save_policy(policy, tmp_path / "relu.pt")

@@ -9,7 +9,6 @@ import pytest
 import torch
 from torch import nn
 
-from rlbook.algos.ppo import orthogonal_init, ppo_advantages
 from rlbook.checks import (
     ExerciseError,
     check_minibatch_advantages,
@@ -18,7 +17,8 @@ from rlbook.checks import (
     check_train_ppo,
     check_value_loss,
 )
-from rlbook.policies import ValueNet, make_policy
+from rlbook.policies import ValueNet, make_policy, orthogonal_init
+from rlbook.returns import ppo_advantages
 from rlbook.rollout import collect, make_envs
 from rlbook.utils import set_seed
 
@@ -323,8 +323,8 @@ def my_train_ppo(env_id, cfg, record, bug=None, update=my_update):
     )
     value_fn = ValueNet(envs.single_observation_space.shape[0], cfg.hidden)
     if bug != "default init":
-        orthogonal_init(policy.logits_net, 0.01)
-        orthogonal_init(value_fn.v_net, 1.0)
+        orthogonal_init(policy.net, 0.01)
+        orthogonal_init(value_fn.net, 1.0)
     params = [*policy.parameters(), *value_fn.parameters()]
     optimizer = torch.optim.Adam(params, lr=cfg.lr, eps=1e-5)
     env_steps, rollout = 0, None

@@ -110,8 +110,8 @@ def test_categorical_log_probs_stay_finite_for_extreme_logits() -> None:
     # logits, not probabilities: log(softmax) would underflow to -inf here
     policy = CategoricalPolicy(2, 2, hidden=())
     with torch.no_grad():
-        policy.logits_net[0].weight.zero_()
-        policy.logits_net[0].bias.copy_(torch.tensor([1000.0, -1000.0]))
+        policy.net[0].weight.zero_()
+        policy.net[0].bias.copy_(torch.tensor([1000.0, -1000.0]))
     dist = policy.dist(torch.zeros(2))
     assert dist.log_prob(torch.tensor(1)).item() == pytest.approx(-2000.0)
     assert dist.log_prob(torch.tensor(0)).item() == pytest.approx(0.0)
@@ -234,7 +234,7 @@ def test_value_net_maps_observations_to_scalars(batch) -> None:
     obs = torch.randn(*batch, 4)
     values = value_fn(obs)
     assert values.shape == batch
-    torch.testing.assert_close(values, value_fn.v_net(obs)[..., 0])
+    torch.testing.assert_close(values, value_fn.net(obs)[..., 0])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -283,7 +283,7 @@ def test_make_policy_picks_the_natural_policy() -> None:
     policy = make_policy(OBS_SPACE, BOX_1D, hidden=(8,))
     assert isinstance(policy, GaussianPolicy)
     assert (policy.obs_dim, policy.act_dim) == (4, 2)
-    linears = [m for m in policy.mu_net if isinstance(m, nn.Linear)]
+    linears = [m for m in policy.net if isinstance(m, nn.Linear)]
     assert [m.out_features for m in linears] == [8, 2]
 
 

@@ -18,21 +18,23 @@ from gymnasium.wrappers import TimeLimit
 from torch import nn
 
 import rlbook.envs  # noqa: F401  (registers rlbook/ContinuousCartPole-v1)
-from rlbook.algos.ppo import (
-    PPOConfig,
-    explained_variance,
-    orthogonal_init,
-    ppo_advantages,
-    train_ppo,
-)
+from rlbook.algos.ppo import PPOConfig, train_ppo
 from rlbook.losses import (
     approx_kl,
     clip_fraction,
+    explained_variance,
     importance_ratio,
     pg_loss,
     ppo_clip_loss,
 )
-from rlbook.policies import CategoricalPolicy, GaussianPolicy, ValueNet, mlp
+from rlbook.policies import (
+    CategoricalPolicy,
+    GaussianPolicy,
+    ValueNet,
+    mlp,
+    orthogonal_init,
+)
+from rlbook.returns import ppo_advantages
 from rlbook.rollout import collect, evaluate
 
 # ---------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import torch
 from gymnasium.utils.env_checker import check_env
 
 import rlbook.algos.ppo as ppo_module
+import rlbook.returns as returns_module
 from rlbook.algos.ppo import PPOConfig, train_ppo
 from rlbook.envs import PROBES, probe_errors
 from rlbook.losses import ppo_clip_loss, value_loss
@@ -137,15 +138,15 @@ def undetached_old_log_probs(
 
 
 def blind_value_net(self, obs):
-    return self.v_net(obs * 0).squeeze(-1)
+    return self.net(obs * 0).squeeze(-1)
 
 
-ppo_module_gae = ppo_module.gae
+ppo_module_gae = returns_module.gae
 BUGS = {
     # name: (what to patch, replacement, the probe that must fail)
     "value loss sign": ((ppo_module, "value_loss"), value_loss_sign, CONSTANT),
     "critic blind to the state": ((ValueNet, "forward"), blind_value_net, OBSERVED),
-    "no bootstrap": ((ppo_module, "gae"), no_bootstrap, DELAYED),
+    "no bootstrap": ((returns_module, "gae"), no_bootstrap, DELAYED),
     "policy loss sign": ((ppo_module, "ppo_clip_loss"), policy_loss_sign, ACTION),
     "undetached old log-probs": (
         (ppo_module, "ppo_clip_loss"),
@@ -170,7 +171,7 @@ def test_the_planted_bugs_fail_for_the_reason_stated():
     # the numbers behind the docstrings: no bootstrap gives V(0) = 0 on probe 3 (error gamma);
     # a flipped policy loss learns the wrong action; an undetached ratio does not learn at all
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(ppo_module, "gae", no_bootstrap)
+        mp.setattr(returns_module, "gae", no_bootstrap)
         errors = train(DELAYED)
     assert abs(errors["value_error"] - PROBE_CONFIG["gamma"]) < 0.05, errors
     with pytest.MonkeyPatch.context() as mp:

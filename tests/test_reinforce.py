@@ -169,7 +169,7 @@ def test_loss_gradient_matches_the_closed_form_score() -> None:
     weights = reinforce_weights(batch, 0.9, "reward_to_go", "mean", True)
     loss = pg_loss(policy.dist(batch.obs).log_prob(batch.actions), weights, batch.mask)
     loss.backward()
-    layer = policy.logits_net[0]
+    layer = policy.net[0]
     W, b = layer.weight.detach().double().numpy(), layer.bias.detach().double().numpy()
     obs, actions = batch.obs.double().numpy(), batch.actions.numpy()
     w, m = weights.double().numpy(), batch.mask.numpy()

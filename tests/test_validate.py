@@ -14,14 +14,26 @@ import torch
 from rlbook import validate
 from rlbook.algos.ars import ARSConfig, ars_update, train_ars
 from rlbook.algos.numpy_pg import NumpyPGConfig, train_numpy_pg
-from rlbook.algos.ppo import PPOConfig, explained_variance, orthogonal_init, train_ppo
+from rlbook.algos.ppo import PPOConfig, train_ppo
 from rlbook.algos.reinforce import ReinforceConfig, fit_value, train_reinforce
 from rlbook.algos.vpg import VPGConfig, train_vpg
 from rlbook.checkpoint import CheckpointError, load_policy, save_policy
 from rlbook.checks import ExerciseError, check_clip_objective, check_reward_to_go
 from rlbook.importance import ess, importance_weights, is_estimate, per_decision_is
-from rlbook.losses import approx_kl, pg_loss, ppo_clip_loss, value_loss
-from rlbook.policies import CategoricalPolicy, GaussianPolicy, ValueNet, mlp
+from rlbook.losses import (
+    approx_kl,
+    explained_variance,
+    pg_loss,
+    ppo_clip_loss,
+    value_loss,
+)
+from rlbook.policies import (
+    CategoricalPolicy,
+    GaussianPolicy,
+    ValueNet,
+    mlp,
+    orthogonal_init,
+)
 from rlbook.returns import (
     discounted_returns,
     gae,
@@ -237,7 +249,7 @@ def test_checkpoints_say_what_is_wrong_with_a_file(tmp_path) -> None:
         load_policy(cut)
     # weights overwritten after saving: the stored checksum no longer matches
     data = torch.load(path, weights_only=True)
-    data["state_dict"]["logits_net.0.weight"][0, 0] += 1.0
+    data["state_dict"]["net.0.weight"][0, 0] += 1.0
     torch.save(data, tmp_path / "edited.pt")
     with pytest.raises(CheckpointError, match="corrupted"):
         load_policy(tmp_path / "edited.pt")

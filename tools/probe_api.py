@@ -1860,7 +1860,7 @@ def checkpoint_cases():
         "checkpoints",
         "load_policy of a saved policy",
         lambda: load(good),
-        lambda p: torch.equal(p.logits_net[0].weight, CAT.logits_net[0].weight),
+        lambda p: torch.equal(p.net[0].weight, CAT.net[0].weight),
     )
     ok(
         "checkpoints",
@@ -1895,7 +1895,7 @@ def checkpoint_cases():
         CE,
         "not a policy checkpoint",
     )
-    weight = CAT.logits_net[0].weight.detach().contiguous().numpy().tobytes()
+    weight = CAT.net[0].weight.detach().contiguous().numpy().tobytes()
     at = raw.find(weight)
     flipped = raw[:at] + bytes(b ^ 0xFF for b in raw[at : at + 8]) + raw[at + 8 :]
     bad(
@@ -2024,13 +2024,13 @@ def checkpoint_cases():
     )
     bad("types", "save_policy path=None", lambda: save(CAT, None), TypeError, "path")
     relu = policies.CategoricalPolicy(4, 2, (8,))
-    relu.logits_net[1] = nn.ReLU()
+    relu.net[1] = nn.ReLU()
     bad(
         "checkpoints",
         "save_policy of a ReLU network",
         lambda: save(relu, TMP / "relu.pt"),
         ValueError,
-        "logits_net",
+        "net",
     )
 
 
@@ -2852,7 +2852,7 @@ def other_module_cases():
     )
     from rlbook.envs import PixelcopterEnv, hover_policy, probe_errors
 
-    ev = ppo.explained_variance
+    ev = losses.explained_variance
     ok(
         "controls",
         "explained_variance",
@@ -2880,7 +2880,7 @@ def other_module_cases():
         ValueError,
         "predictions",
     )
-    oi = ppo.orthogonal_init
+    oi = policies.orthogonal_init
     bad("types", "orthogonal_init net=str", lambda: oi("net", 1.0), TypeError, "net")
     bad(
         "values",
@@ -2889,7 +2889,7 @@ def other_module_cases():
         ValueError,
         "output_gain",
     )
-    pa = ppo.ppo_advantages
+    pa = returns.ppo_advantages
     batch = rollout.collect(cartpole(), CAT, 4, seed=0)
     ok("controls", "ppo_advantages", lambda: pa(batch, VNET, 0.99, 0.95))
     bad(

@@ -35,11 +35,12 @@ from rlbook.losses import (
     approx_kl,
     check_batch,
     clip_fraction,
+    explained_variance,
     ppo_clip_loss,
     value_loss,
 )
-from rlbook.policies import ValueNet, make_policy
-from rlbook.returns import gae, normalize, successor_values
+from rlbook.policies import actor_critic
+from rlbook.returns import normalize, ppo_advantages
 from rlbook.rollout import Evaluator, Rollout, collect, make_envs
 from rlbook.utils import device, set_seed
 
@@ -162,95 +163,6 @@ class PPOConfig(Config):
                 f"num_minibatches must be at most num_envs * num_steps = "
                 f"{self.num_envs * self.num_steps}, got {self.num_minibatches}"
             )
-
-
-def actor_critic(obs_space, act_space, hidden, ortho_init: bool):
-    """A policy and a separate value network for these spaces, on rlbook's device, with
-    PPO's orthogonal initialisation when ``ortho_init``. Used by PPO and TRPO."""
-    policy = make_policy(obs_space, act_space, hidden)
-    value_fn = ValueNet(obs_space.shape[0], hidden)
-    if ortho_init:
-        last = policy.logits_net if hasattr(policy, "logits_net") else policy.mu_net
-        orthogonal_init(last, 0.01)
-        orthogonal_init(value_fn.v_net, 1.0)
-    dev = device()
-    return policy.to(dev), value_fn.to(dev)
-
-
-def orthogonal_init(net: nn.Sequential, output_gain: float) -> nn.Sequential:
-    """Orthogonal weights with gain sqrt(2) in the hidden layers and ``output_gain`` in the last;
-    zero biases (CleanRL's ``layer_init``; Huang et al., 2022, detail 2). Returns ``net``.
-
-    A last policy layer with gain 0.01 starts every state at nearly uniform action
-    probabilities; the value network's last layer uses gain 1.
-    See chapter 6 of the book (book/06_ppo.ipynb).
-    """
-    validate.instance("net", net, nn.Module)
-    output_gain = validate.positive("output_gain", output_gain)
-    linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
-    for i, layer in enumerate(linears):
-        gain = output_gain if i == len(linears) - 1 else math.sqrt(2)
-        nn.init.orthogonal_(layer.weight, gain)
-        nn.init.zeros_(layer.bias)
-    return net
-
-
-def ppo_advantages(
-    rollout: Rollout,
-    value_fn: nn.Module,
-    gamma: float,
-    gae_lambda: float,
-    handle_truncation: bool = True,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Values, GAE advantages and value targets of a rollout, each (T, N).
-
-    The successor of a step that ended an episode is its final observation, which a
-    truncated episode bootstraps from; handle_truncation=False treats a truncation as a
-    termination (the common bug, kept for the ablation).
-    See chapter 6 (book/06_ppo.ipynb).
-    """
-    handle_truncation = _check_advantage_args(rollout, value_fn, handle_truncation)
-    dones = rollout.dones
-    with torch.no_grad():
-        values = value_fn(rollout.obs)
-        last_values = value_fn(rollout.next_obs)
-        # V of a final observation is needed only where an episode ended
-        final_values = torch.zeros_like(values)
-        if dones.any():
-            final_values[dones] = value_fn(rollout.final_obs[dones])
-    next_values = successor_values(values, last_values, final_values, dones)
-    terminated = rollout.terminated if handle_truncation else dones
-    advantages, returns = gae(
-        rollout.rewards,
-        values,
-        next_values,
-        terminated,
-        rollout.truncated,
-        gamma,
-        gae_lambda,
-        mask=rollout.mask,
-    )
-    return values, advantages, returns
-
-
-def _check_advantage_args(rollout, value_fn, handle_truncation) -> bool:
-    """Raise unless :func:`ppo_advantages` got a Rollout and a network; the flag as bool."""
-    validate.instance("rollout", rollout, Rollout)
-    validate.instance("value_fn", value_fn, nn.Module)
-    return validate.flag("handle_truncation", handle_truncation)
-
-
-def explained_variance(predictions: torch.Tensor, targets: torch.Tensor) -> float:
-    """:math:`1 - \\mathrm{Var}(y - \\hat y) / \\mathrm{Var}(y)`: 1 is a perfect value function,
-    0 no better than a constant, negative worse. NaN when the targets are constant.
-
-    Not named in the book; :func:`train_ppo` logs it.
-    """
-    check_batch(predictions=predictions, targets=targets)
-    var = targets.var(correction=0)
-    if var == 0:
-        return math.nan
-    return float(1.0 - (targets - predictions).var(correction=0) / var)
 
 
 def train_ppo(env_id: str, cfg: PPOConfig | None = None) -> History:

@@ -3,7 +3,7 @@
 One iteration of :func:`train_trpo`:
 
 1. collect ``num_steps`` steps in each of ``num_envs`` environments with the current policy;
-2. compute GAE advantages (as PPO does, :func:`rlbook.algos.ppo.ppo_advantages`);
+2. compute GAE advantages (as PPO does, :func:`rlbook.returns.ppo_advantages`);
 3. the gradient ``g`` of the surrogate ``L(θ') = mean[π_θ'(a|s) / π_θ(a|s) · Â]`` at ``θ``;
 4. ``x ≈ F⁻¹ g`` by conjugate gradient, with Fisher-vector products from the mean KL
    (:mod:`rlbook.optim`), never forming ``F``;
@@ -35,13 +35,8 @@ from tqdm.auto import tqdm
 
 from rlbook import validate
 from rlbook.algos.config import Config, TrainingLog
-from rlbook.algos.ppo import (
-    actor_critic,
-    explained_variance,
-    ppo_advantages,
-)
 from rlbook.history import History
-from rlbook.losses import value_loss
+from rlbook.losses import explained_variance, value_loss
 from rlbook.optim import (
     conjugate_gradient,
     fisher_vector_product,
@@ -49,7 +44,8 @@ from rlbook.optim import (
     get_flat_params,
     set_flat_params,
 )
-from rlbook.returns import normalize
+from rlbook.policies import actor_critic
+from rlbook.returns import normalize, ppo_advantages
 from rlbook.rollout import Evaluator, Rollout, collect, make_envs
 from rlbook.utils import device, set_seed
 

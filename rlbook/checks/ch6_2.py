@@ -56,7 +56,7 @@ def check_value_loss(fn: Callable, seed: int | None = None, n_random: int = 30) 
 
     The targets :math:`\hat R_t` are GAE's :math:`\lambda`-returns: the advantages plus the
     values the critic gave when the batch was collected (constants during the update), as in
-    :func:`rlbook.algos.ppo.ppo_advantages`. Inputs: float64 tensors, ``(B,)`` each;
+    :func:`rlbook.returns.ppo_advantages`. Inputs: float64 tensors, ``(B,)`` each;
     ``new_values`` carries the gradient. After the values, the gradient with respect to
     ``new_values`` is checked: :math:`(V_\phi(s_t) - \hat R_t)/B`. Known mistakes recognised:
     the advantages as the targets, targets built from the new values, targets from normalised
@@ -482,8 +482,8 @@ _UPDATE_LOOP_MISTAKES = {
 
 def _ppo_update_case(cfg):
     """A batch of CartPole steps from a fresh agent, and a way to rebuild that agent."""
-    from rlbook.algos.ppo import orthogonal_init, ppo_advantages
-    from rlbook.policies import ValueNet, make_policy
+    from rlbook.policies import ValueNet, make_policy, orthogonal_init
+    from rlbook.returns import ppo_advantages
     from rlbook.rollout import collect, make_envs
     from rlbook.utils import device, set_seed
 
@@ -492,8 +492,8 @@ def _ppo_update_case(cfg):
     obs_space, act_space = envs.single_observation_space, envs.single_action_space
     policy = make_policy(obs_space, act_space, cfg.hidden)
     value_fn = ValueNet(obs_space.shape[0], cfg.hidden)
-    orthogonal_init(policy.logits_net, 0.01)
-    orthogonal_init(value_fn.v_net, 1.0)
+    orthogonal_init(policy.net, 0.01)
+    orthogonal_init(value_fn.net, 1.0)
     policy, value_fn = policy.to(device()), value_fn.to(device())
     rollout = collect(envs, policy, cfg.num_steps, seed=cfg.seed)
     envs.close()
@@ -626,8 +626,8 @@ def check_ppo_update(fn: Callable) -> bool:
 def _ppo_loop(env_id, cfg, record, mistake: str | None = None):
     """:func:`rlbook.algos.ppo.train_ppo` written out (no evaluation, no logging), or with one
     known ``mistake``; calls ``record(rollout, advantages, policy, value_fn)`` per iteration."""
-    from rlbook.algos.ppo import orthogonal_init, ppo_advantages
-    from rlbook.policies import ValueNet, make_policy
+    from rlbook.policies import ValueNet, make_policy, orthogonal_init
+    from rlbook.returns import ppo_advantages
     from rlbook.rollout import collect, make_envs
     from rlbook.utils import device, set_seed
 
@@ -637,8 +637,8 @@ def _ppo_loop(env_id, cfg, record, mistake: str | None = None):
     policy = make_policy(obs_space, act_space, cfg.hidden)
     value_fn = ValueNet(obs_space.shape[0], cfg.hidden)
     if mistake != "no orthogonal init":
-        orthogonal_init(policy.logits_net, 0.01)
-        orthogonal_init(value_fn.v_net, 1.0)
+        orthogonal_init(policy.net, 0.01)
+        orthogonal_init(value_fn.net, 1.0)
     policy, value_fn = policy.to(device()), value_fn.to(device())
     params = [*policy.parameters(), *value_fn.parameters()]
     optimizer = torch.optim.Adam(params, lr=cfg.lr, eps=1e-5)
@@ -681,7 +681,7 @@ _PPO_LOOP_MISTAKES = {
         "previous=rollout to collect, so that episodes run on across rollouts (a reset "
         "every 32 steps means CartPole never sees a long episode)",
         "no orthogonal init": "the networks keep PyTorch's default initialisation: apply "
-        "orthogonal_init(policy.logits_net, 0.01) and orthogonal_init(value_fn.v_net, 1.0)",
+        "orthogonal_init(policy.net, 0.01) and orthogonal_init(value_fn.net, 1.0)",
     },
     "update": {
         "no annealing": "the learning rate is not annealed: set lr = cfg.lr * (1 - "
