@@ -14,9 +14,7 @@ from rlbook.rollout import evaluate
 
 def fingerprint(history) -> tuple:
     """Everything a run produced except its clock: the logged rows and the final weights."""
-    rows = [
-        {k: v for k, v in row.items() if k != "wall_time"} for row in history.rows
-    ]
+    rows = [{k: v for k, v in row.items() if k != "wall_time"} for row in history.rows]
     weights = [w.detach().clone() for w in history.meta["policy"].state_dict().values()]
     return rows, weights
 
