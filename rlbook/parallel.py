@@ -101,6 +101,10 @@ def map_runs(
     items = list(validate.instance("items", items, Sequence))
     if not _forking_helps(len(items)):
         return [fn(item) for item in tqdm(items, desc=desc, disable=desc is None)]
+    # the first torch.optim optimizer of a process imports torch._dynamo, which takes seconds:
+    # import it once here, so that the forked workers inherit it instead of each paying
+    import torch._dynamo  # noqa: F401
+
     context = multiprocessing.get_context("fork")
     _JOB = (fn, items)
     try:
