@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from rlbook import validate
-from rlbook.utils import generator
+from rlbook.utils import generator, inverse_cdf
 
 __all__ = [
     "EstimatorStats",
@@ -797,10 +797,10 @@ def sample_trajectories(
     pi = policy_probs(_check_theta(theta, mdp)).detach()
     gen = generator(seed)
     M, H = int(num_trajectories), mdp.horizon
-    policy_cdf, transition_cdf = _cdf(pi), _cdf(mdp.P)  # (S, A), (S, A, S)
+    policy_cdf, transition_cdf = pi.cumsum(-1), mdp.P.cumsum(-1)  # (S, A), (S, A, S)
     states = torch.empty(M, H, dtype=torch.long)
     actions = torch.empty(M, H, dtype=torch.long)
-    s = _sample_rows(_cdf(mdp.mu0).expand(M, -1), gen)
+    s = _sample_rows(mdp.mu0.cumsum(-1).expand(M, -1), gen)
     for t in range(H):
         a = _sample_rows(policy_cdf[s], gen)
         states[:, t], actions[:, t] = s, a
@@ -809,19 +809,11 @@ def sample_trajectories(
     return Trajectories(states=states, actions=actions, rewards=mdp.R[states, actions])
 
 
-def _cdf(probs: torch.Tensor) -> torch.Tensor:
-    """Cumulative probabilities along the last axis, with the last entry exactly 1."""
-    cdf = probs.cumsum(-1)
-    # Rounding can leave the total a hair below 1; a uniform draw above it would fall off the end.
-    cdf[..., -1] = 1.0
-    return cdf
-
-
 def _sample_rows(cdf: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """One index per row of ``cdf`` (shape (M, n)), drawn from that row's distribution."""
-    u = torch.rand(cdf.shape[0], 1, dtype=cdf.dtype, generator=gen)
-    # Index i is drawn iff F(i-1) <= u < F(i): count the entries at or below u.
-    return (cdf <= u).sum(-1)
+    # torch.rand lies in [0, 1); inverse_cdf wants (0, 1]
+    u = 1.0 - torch.rand(cdf.shape[0], dtype=cdf.dtype, generator=gen)
+    return inverse_cdf(cdf, u)
 
 
 def _check_indices(

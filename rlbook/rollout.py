@@ -28,7 +28,7 @@ from torch.distributions import Categorical
 
 from rlbook import validate
 from rlbook.policies import CategoricalPolicy, check_net_fits, check_policy_fits
-from rlbook.utils import offset
+from rlbook.utils import inverse_cdf, offset
 
 
 @dataclass
@@ -175,10 +175,7 @@ def _sample(
             return actions.cpu().numpy(), dist.log_prob(actions).cpu().numpy()
         # torch keeps these normalised: log-probabilities
         log_p = dist.logits.cpu().numpy()
-    cdf = np.exp(log_p).cumsum(axis=-1)
-    # u lies in (0, 1], so an action of probability 0 (an empty interval) is never drawn;
-    # leaving the last CDF entry out keeps the index in range when rounding puts it below u
-    actions = (cdf[:, :-1] < u[:, None]).sum(axis=-1)
+    actions = inverse_cdf(np.exp(log_p).cumsum(axis=-1), u)
     return actions, log_p[rows, actions]
 
 

@@ -1,4 +1,5 @@
-"""Seeds and devices: the two pieces of global state a chapter sets explicitly."""
+"""Seeds and devices, the two pieces of global state a chapter sets explicitly, and the one way
+rlbook turns a uniform random number into a discrete draw."""
 
 from __future__ import annotations
 
@@ -87,6 +88,20 @@ def set_seed(seed: int) -> np.random.Generator:
     torch.manual_seed(seed)
     torch.set_num_threads(threads())
     return np.random.default_rng(seed)
+
+
+def inverse_cdf(cdf, u):
+    """The draw of a discrete distribution at the uniform number ``u``: the index ``i`` with
+    ``F(i-1) < u <= F(i)``, where ``F = cdf`` holds cumulative probabilities along the last axis
+    and ``F(-1) = 0``.
+
+    ``cdf`` has shape ``(..., n)`` and ``u`` shape ``(...)``, values in (0, 1]; NumPy arrays and
+    torch tensors alike. An index of probability 0 (an empty interval) is never drawn; the last
+    entry of ``F`` is not read, so rounding that leaves the total a hair below 1 cannot push
+    the index out of range. Every categorical draw of rlbook (rollouts, exact MDPs, the NumPy
+    policy gradient) goes through here.
+    """
+    return (cdf[..., :-1] < u[..., None]).sum(-1)
 
 
 def threads() -> int:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from rlbook.utils import device, set_seed
+from rlbook.utils import device, inverse_cdf, set_seed
 
 
 def draw() -> tuple:
@@ -125,3 +125,27 @@ def test_threads_rejects_nonsense(monkeypatch, bad):
     monkeypatch.setenv("RLBOOK_THREADS", bad)
     with pytest.raises(ValueError, match="RLBOOK_THREADS"):
         set_seed(0)
+
+
+def test_inverse_cdf_draws_each_index_with_its_probability() -> None:
+    p = np.array([0.1, 0.0, 0.6, 0.3])
+    grid = (np.arange(10_000) + 0.5) / 10_000  # evenly spread u in (0, 1)
+    draws = inverse_cdf(np.tile(p.cumsum(), (len(grid), 1)), grid)
+    np.testing.assert_allclose(np.bincount(draws, minlength=4) / len(grid), p, atol=1e-4)
+
+
+def test_inverse_cdf_boundaries_and_zero_probabilities() -> None:
+    cdf = np.array([0.0, 0.25, 0.25, 1.0])  # index 0 and 2 have probability 0
+    u = np.array([1e-300, 0.25, np.nextafter(0.25, 1), 1.0])
+    assert inverse_cdf(np.tile(cdf, (4, 1)), u).tolist() == [1, 1, 3, 3]
+    # rounding left the total below u = 1: the index stays in range
+    assert inverse_cdf(np.array([[0.5, 0.9999999]]), np.array([1.0])).tolist() == [1]
+
+
+def test_inverse_cdf_gives_numpy_and_torch_the_same_draws() -> None:
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(5), size=200)
+    u = 1.0 - rng.random(200)
+    from_numpy = inverse_cdf(probs.cumsum(-1), u)
+    from_torch = inverse_cdf(torch.tensor(probs).cumsum(-1), torch.tensor(u))
+    assert from_torch.tolist() == from_numpy.tolist()

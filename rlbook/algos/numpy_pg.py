@@ -12,7 +12,7 @@ from rlbook import validate
 from rlbook.algos.config import Config
 from rlbook.history import History
 from rlbook.rollout import make_envs
-from rlbook.utils import offset
+from rlbook.utils import inverse_cdf, offset
 from rlbook.utils import rng as seeded_rng
 
 
@@ -126,12 +126,8 @@ def run_episodes(
     while alive.any():
         x = features(obs)
         probs = softmax(x @ theta)
-        # inverse-CDF sampling, one uniform number per environment
-        a = (
-            (rng.random((n, 1)) > probs.cumsum(axis=1))
-            .sum(axis=1)
-            .clip(max=theta.shape[1] - 1)
-        )
+        # inverse-CDF sampling, one uniform number in (0, 1] per environment
+        a = inverse_cdf(probs.cumsum(axis=1), 1.0 - rng.random(n))
         obs, rewards, terminated, truncated, _ = envs.step(a)
         xs.append(x), acts.append(a), alives.append(alive.copy())
         returns += rewards * alive
