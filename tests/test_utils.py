@@ -131,7 +131,9 @@ def test_inverse_cdf_draws_each_index_with_its_probability() -> None:
     p = np.array([0.1, 0.0, 0.6, 0.3])
     grid = (np.arange(10_000) + 0.5) / 10_000  # evenly spread u in (0, 1)
     draws = inverse_cdf(np.tile(p.cumsum(), (len(grid), 1)), grid)
-    np.testing.assert_allclose(np.bincount(draws, minlength=4) / len(grid), p, atol=1e-4)
+    np.testing.assert_allclose(
+        np.bincount(draws, minlength=4) / len(grid), p, atol=1e-4
+    )
 
 
 def test_inverse_cdf_boundaries_and_zero_probabilities() -> None:
