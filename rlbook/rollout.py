@@ -369,6 +369,33 @@ def collect(
     )
 
 
+def collect_episodes(
+    envs: gym.vector.VectorEnv,
+    policy: nn.Module,
+    steps_per_env: int,
+    seed: int,
+    iteration: int,
+) -> Rollout:
+    """Batch ``iteration`` of a Monte-Carlo policy-gradient run (REINFORCE, VPG): complete
+    episodes, at least ``steps_per_env`` steps in each environment, from a reset with seed
+    ``seed * 10_000 + iteration``, so that every batch starts from fresh states and a run
+    repeats exactly. See :func:`collect` (``complete_episodes=True``).
+
+    Notes
+    -----
+    See chapter 4 of the book (book/04_reinforce.ipynb).
+    """
+    seed = validate.non_negative_int("seed", seed)
+    iteration = validate.non_negative_int("iteration", iteration)
+    return collect(
+        envs,
+        policy,
+        steps_per_env,
+        seed=seed * 10_000 + iteration,
+        complete_episodes=True,
+    )
+
+
 @torch.no_grad()
 def evaluate(
     env_id: str,

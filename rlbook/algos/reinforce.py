@@ -33,7 +33,7 @@ from rlbook.history import History
 from rlbook.losses import pg_loss, value_loss
 from rlbook.policies import ValueNet, check_net_fits
 from rlbook.returns import discounted_returns, normalize, reward_to_go
-from rlbook.rollout import Evaluator, Rollout, collect, make_envs
+from rlbook.rollout import Evaluator, Rollout, collect_episodes, make_envs
 from rlbook.utils import device, set_seed
 
 __all__ = ["ReinforceConfig", "reinforce_weights", "fit_value", "train_reinforce"]
@@ -239,13 +239,7 @@ def train_reinforce(
     log = TrainingLog(history, cfg, evaluator, bar, start=time.perf_counter())
     env_steps, it = 0, 0
     while (env_steps if cfg.total_steps is not None else it) < budget:
-        batch = collect(
-            envs,
-            policy,
-            cfg.steps_per_env,
-            seed=cfg.seed * 10_000 + it,
-            complete_episodes=True,
-        )
+        batch = collect_episodes(envs, policy, cfg.steps_per_env, cfg.seed, it)
         values = None
         if value_fn is not None:
             with torch.no_grad():

@@ -15,7 +15,7 @@ from rlbook.history import History
 from rlbook.losses import pg_loss
 from rlbook.policies import check_net_fits, check_policy_fits, make_policy
 from rlbook.returns import discounted_returns, reward_to_go
-from rlbook.rollout import Rollout, collect, make_envs
+from rlbook.rollout import Rollout, collect_episodes, make_envs
 from rlbook.utils import device, set_seed
 
 
@@ -99,13 +99,7 @@ def train_vpg(env_id: str, cfg: VPGConfig | None = None, policy=None) -> History
     for it in tqdm(
         range(cfg.iterations), disable=not cfg.progress, desc=f"vpg {cfg.weights}"
     ):
-        batch = collect(
-            envs,
-            policy,
-            cfg.steps_per_env,
-            seed=cfg.seed * 10_000 + it,
-            complete_episodes=True,
-        )
+        batch = collect_episodes(envs, policy, cfg.steps_per_env, cfg.seed, it)
         weights = vpg_weights(batch, cfg.weights)
         log_probs = policy.dist(batch.obs).log_prob(batch.actions)
         loss = pg_loss(log_probs, weights, batch.mask)

@@ -131,7 +131,7 @@ def _reinforce_loop(env_id, cfg, record, mistake: str | None = None):
     from rlbook.losses import pg_loss, value_loss
     from rlbook.policies import ValueNet, make_policy
     from rlbook.returns import discounted_returns, normalize
-    from rlbook.rollout import collect, make_envs
+    from rlbook.rollout import collect_episodes, make_envs
     from rlbook.utils import device, set_seed
 
     set_seed(cfg.seed)
@@ -154,13 +154,7 @@ def _reinforce_loop(env_id, cfg, record, mistake: str | None = None):
 
     try:
         for it in range(cfg.iterations):
-            batch = collect(
-                envs,
-                policy,
-                cfg.steps_per_env,
-                seed=cfg.seed * 10_000 + it,
-                complete_episodes=True,
-            )
+            batch = collect_episodes(envs, policy, cfg.steps_per_env, cfg.seed, it)
             to_go = reward_to_go(batch.rewards, batch.dones, gamma)
             if mistake == "value fitted first":
                 fit_value(batch, to_go)

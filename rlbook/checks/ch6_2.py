@@ -480,6 +480,17 @@ _UPDATE_LOOP_MISTAKES = {
 }
 
 
+def _flat_batch(rollout, values, advantages, real) -> dict:
+    """The steps of ``rollout`` where ``real`` holds, as the flat batch a PPO update takes."""
+    return {
+        "obs": rollout.obs[real],
+        "actions": rollout.actions[real],
+        "log_probs": rollout.log_probs[real],
+        "advantages": advantages[real],
+        "values": values[real],
+    }
+
+
 def _ppo_update_case(cfg):
     """A batch of CartPole steps from a fresh agent, and a way to rebuild that agent."""
     from rlbook.policies import ValueNet, make_policy, orthogonal_init
@@ -498,14 +509,7 @@ def _ppo_update_case(cfg):
     rollout = collect(envs, policy, cfg.num_steps, seed=cfg.seed)
     envs.close()
     values, advantages, _ = ppo_advantages(rollout, value_fn, cfg.gamma, cfg.gae_lambda)
-    real = rollout.mask
-    batch = {
-        "obs": rollout.obs[real],
-        "actions": rollout.actions[real],
-        "log_probs": rollout.log_probs[real],
-        "advantages": advantages[real],
-        "values": values[real],
-    }
+    batch = _flat_batch(rollout, values, advantages, rollout.mask)
     states = (policy.state_dict(), value_fn.state_dict())
 
     def agent():
@@ -660,13 +664,7 @@ def _ppo_loop(env_id, cfg, record, mistake: str | None = None):
                 if mistake == "padding kept"
                 else rollout.mask
             )
-            batch = {
-                "obs": rollout.obs[real],
-                "actions": rollout.actions[real],
-                "log_probs": rollout.log_probs[real],
-                "advantages": advantages[real],
-                "values": values[real],
-            }
+            batch = _flat_batch(rollout, values, advantages, real)
             _ppo_update(policy, value_fn, optimizer, batch, cfg)
             env_steps += rollout.num_steps
             record(rollout, advantages, policy, value_fn)

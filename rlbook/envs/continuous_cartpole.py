@@ -19,6 +19,8 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
+from rlbook.envs._draw import fill_rect
+
 __all__ = ["ContinuousCartPoleEnv"]
 
 
@@ -224,11 +226,11 @@ class ContinuousCartPoleEnv(gymnasium.Env):
         x, _, theta, _ = self.state
         cart_x = w / 2 + x * scale
 
-        _fill_rect(img, 0, w, track_y - 1, track_y + 1, (0, 0, 0))
+        fill_rect(img, 0, w, track_y - 1, track_y + 1, (0, 0, 0))
         for edge in (-self.x_threshold, self.x_threshold):  # termination limits, ticks
             ex = w / 2 + edge * scale
-            _fill_rect(img, ex - 1, ex + 1, track_y - 8, track_y + 8, (160, 160, 160))
-        _fill_rect(
+            fill_rect(img, ex - 1, ex + 1, track_y - 8, track_y + 8, (160, 160, 160))
+        fill_rect(
             img,
             cart_x - cart_w / 2,
             cart_x + cart_w / 2,
@@ -245,22 +247,6 @@ class ContinuousCartPoleEnv(gymnasium.Env):
 
     def close(self) -> None:
         """Nothing to release: rendering uses no window."""
-
-
-def _fill_rect(
-    img: np.ndarray,
-    x0: float,
-    x1: float,
-    y0: float,
-    y1: float,
-    color: tuple[int, int, int],
-) -> None:
-    """Fill the pixels whose centres lie in ``[x0, x1) x [y0, y1)``, clipped to ``img``."""
-    h, w = img.shape[:2]
-    c0, c1 = max(int(round(x0)), 0), min(int(round(x1)), w)
-    r0, r1 = max(int(round(y0)), 0), min(int(round(y1)), h)
-    if c0 < c1 and r0 < r1:
-        img[r0:r1, c0:c1] = color
 
 
 def _draw_segment(

@@ -22,6 +22,7 @@ import torch
 from gymnasium import spaces
 
 from rlbook import validate
+from rlbook.envs._draw import fill_rect
 
 __all__ = [
     "PixelcopterEnv",
@@ -366,7 +367,7 @@ class PixelcopterEnv(gymnasium.Env):
         half_w = self.column_width / 2
         for i, c in enumerate(self._col_c):
             x = self._column_x(self._col_k0 + i)
-            _fill_rect(
+            fill_rect(
                 img,
                 s * (x - half_w),
                 s * (x + half_w),
@@ -374,7 +375,7 @@ class PixelcopterEnv(gymnasium.Env):
                 s * (c - self.gap_half),
                 wall,
             )
-            _fill_rect(
+            fill_rect(
                 img,
                 s * (x - half_w),
                 s * (x + half_w),
@@ -384,7 +385,7 @@ class PixelcopterEnv(gymnasium.Env):
             )
         half_b = self.block_width / 2
         for x, top, _ in self._blocks:
-            _fill_rect(
+            fill_rect(
                 img,
                 s * (x - half_b),
                 s * (x + half_b),
@@ -395,11 +396,11 @@ class PixelcopterEnv(gymnasium.Env):
         half = self.player_size / 2
         color = (230, 40, 40) if self._crashed else (250, 230, 90)
         px, y = self.player_x, self._y
-        _fill_rect(
+        fill_rect(
             img, s * (px - half), s * (px + half), s * (y - half), s * (y + half), color
         )
         # A rotor on top, so the square reads as a copter.
-        _fill_rect(
+        fill_rect(
             img,
             s * (px - 2 * half),
             s * (px + 2 * half),
@@ -442,22 +443,6 @@ def hover_policy(obs: np.ndarray) -> int | np.ndarray:
     press = (obs[..., 3] < obs[..., 2]) & (obs[..., 1] > 0)
     actions = np.where(press, UP, NOOP).astype(np.int64)
     return int(actions) if obs.ndim == 1 else actions
-
-
-def _fill_rect(
-    img: np.ndarray,
-    x0: float,
-    x1: float,
-    y0: float,
-    y1: float,
-    color: tuple[int, int, int],
-) -> None:
-    """Fill the pixels whose centres lie in ``[x0, x1) x [y0, y1)``, clipped to ``img``."""
-    h, w = img.shape[:2]
-    c0, c1 = max(int(round(x0)), 0), min(int(round(x1)), w)
-    r0, r1 = max(int(round(y0)), 0), min(int(round(y1)), h)
-    if c0 < c1 and r0 < r1:
-        img[r0:r1, c0:c1] = color
 
 
 class HoverController(torch.nn.Module):
