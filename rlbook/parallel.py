@@ -99,12 +99,13 @@ def map_runs(
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {type(fn).__name__}")
     items = list(validate.instance("items", items, Sequence))
-    if not _forking_helps(len(items)):
-        return [fn(item) for item in tqdm(items, desc=desc, disable=desc is None)]
     # the first torch.optim optimizer of a process imports torch._dynamo, which takes seconds:
-    # import it once here, so that the forked workers inherit it instead of each paying
+    # import it here, so that forked workers inherit it instead of each paying, and so that
+    # no run's clock (wall_time) includes it
     import torch._dynamo  # noqa: F401
 
+    if not _forking_helps(len(items)):
+        return [fn(item) for item in tqdm(items, desc=desc, disable=desc is None)]
     context = multiprocessing.get_context("fork")
     _JOB = (fn, items)
     try:
