@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import gymnasium as gym
@@ -91,6 +92,17 @@ class Rollout:
     def num_steps(self) -> int:
         """Number of real environment transitions (``mask.sum()``)."""
         return int(self.mask.sum())
+
+    def episode_stats(self) -> dict[str, float]:
+        """The columns every ``train_*`` logs about the episodes that ended in this rollout:
+        ``mean_return``, ``mean_length`` (NaN when none ended) and ``episodes``."""
+        if not self.episode_returns:
+            return {"mean_return": math.nan, "mean_length": math.nan, "episodes": 0}
+        return {
+            "mean_return": np.mean(self.episode_returns),
+            "mean_length": np.mean(self.episode_lengths),
+            "episodes": len(self.episode_returns),
+        }
 
 
 def autoreset_mode(envs: gym.vector.VectorEnv) -> AutoresetMode:

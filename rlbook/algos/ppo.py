@@ -23,7 +23,6 @@ from dataclasses import asdict, dataclass
 from functools import partial
 from typing import ClassVar
 
-import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
@@ -281,13 +280,10 @@ def train_ppo(env_id: str, cfg: PPOConfig | None = None) -> History:
             new_log_probs = policy.dist(b_obs).log_prob(b_actions)
         env_steps += rollout.num_steps
         bar.update(rollout.num_steps)
-        episodes = len(rollout.episode_returns)
         row = dict(
             iteration=iteration,
             env_steps=env_steps,
-            mean_return=np.mean(rollout.episode_returns) if episodes else math.nan,
-            mean_length=np.mean(rollout.episode_lengths) if episodes else math.nan,
-            episodes=episodes,
+            **rollout.episode_stats(),
             **{key: total / updates for key, total in sums.items()},
             approx_kl=approx_kl(new_log_probs, b_log_probs).item(),
             clipfrac=clip_fraction(new_log_probs, b_log_probs, cfg.clip_coef).item(),

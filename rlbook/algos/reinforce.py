@@ -21,7 +21,6 @@ import time
 from dataclasses import asdict, dataclass
 from typing import ClassVar
 
-import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
@@ -270,9 +269,7 @@ def train_reinforce(
         row = dict(
             iteration=it,
             env_steps=env_steps,
-            mean_return=np.mean(batch.episode_returns),
-            mean_length=np.mean(batch.episode_lengths),
-            episodes=len(batch.episode_returns),
+            **batch.episode_stats(),
             loss=loss.item(),
             grad_norm=grad_norm.item(),
             **row,

@@ -345,13 +345,10 @@ def train_trpo(env_id: str, cfg: TRPOConfig | None = None) -> History:
 
         env_steps += rollout.num_steps
         bar.update(rollout.num_steps)
-        episodes = len(rollout.episode_returns)
         row = dict(
             iteration=iteration,
             env_steps=env_steps,
-            mean_return=np.mean(rollout.episode_returns) if episodes else math.nan,
-            mean_length=np.mean(rollout.episode_lengths) if episodes else math.nan,
-            episodes=episodes,
+            **rollout.episode_stats(),
             **update,
             value_loss=float(np.mean(v_losses)),
             explained_variance=explained_variance(values[real], b_returns),

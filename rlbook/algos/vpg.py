@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import ClassVar
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -110,9 +109,7 @@ def train_vpg(env_id: str, cfg: VPGConfig | None = None, policy=None) -> History
         history.log(
             iteration=it,
             env_steps=env_steps,
-            mean_return=np.mean(batch.episode_returns),
-            mean_length=np.mean(batch.episode_lengths),
-            episodes=len(batch.episode_returns),
+            **batch.episode_stats(),
             loss=loss.item(),
         )
     envs.close()
