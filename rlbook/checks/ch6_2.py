@@ -493,19 +493,15 @@ def _flat_batch(rollout, values, advantages, real) -> dict:
 
 def _ppo_update_case(cfg):
     """A batch of CartPole steps from a fresh agent, and a way to rebuild that agent."""
-    from rlbook.policies import ValueNet, make_policy, orthogonal_init
+    from rlbook.policies import actor_critic
     from rlbook.returns import ppo_advantages
     from rlbook.rollout import collect, make_envs
-    from rlbook.utils import device, set_seed
+    from rlbook.utils import set_seed
 
     set_seed(cfg.seed)
     envs = make_envs("CartPole-v1", cfg.num_envs)
     obs_space, act_space = envs.single_observation_space, envs.single_action_space
-    policy = make_policy(obs_space, act_space, cfg.hidden)
-    value_fn = ValueNet(obs_space.shape[0], cfg.hidden)
-    orthogonal_init(policy.net, 0.01)
-    orthogonal_init(value_fn.net, 1.0)
-    policy, value_fn = policy.to(device()), value_fn.to(device())
+    policy, value_fn = actor_critic(obs_space, act_space, cfg.hidden, ortho_init=True)
     rollout = collect(envs, policy, cfg.num_steps, seed=cfg.seed)
     envs.close()
     values, advantages, _ = ppo_advantages(rollout, value_fn, cfg.gamma, cfg.gae_lambda)
@@ -630,20 +626,17 @@ def check_ppo_update(fn: Callable) -> bool:
 def _ppo_loop(env_id, cfg, record, mistake: str | None = None):
     """:func:`rlbook.algos.ppo.train_ppo` written out (no evaluation, no logging), or with one
     known ``mistake``; calls ``record(rollout, advantages, policy, value_fn)`` per iteration."""
-    from rlbook.policies import ValueNet, make_policy, orthogonal_init
+    from rlbook.policies import actor_critic
     from rlbook.returns import ppo_advantages
     from rlbook.rollout import collect, make_envs
-    from rlbook.utils import device, set_seed
+    from rlbook.utils import set_seed
 
     set_seed(cfg.seed)
     envs = make_envs(env_id, cfg.num_envs)
     obs_space, act_space = envs.single_observation_space, envs.single_action_space
-    policy = make_policy(obs_space, act_space, cfg.hidden)
-    value_fn = ValueNet(obs_space.shape[0], cfg.hidden)
-    if mistake != "no orthogonal init":
-        orthogonal_init(policy.net, 0.01)
-        orthogonal_init(value_fn.net, 1.0)
-    policy, value_fn = policy.to(device()), value_fn.to(device())
+    policy, value_fn = actor_critic(
+        obs_space, act_space, cfg.hidden, ortho_init=mistake != "no orthogonal init"
+    )
     params = [*policy.parameters(), *value_fn.parameters()]
     optimizer = torch.optim.Adam(params, lr=cfg.lr, eps=1e-5)
     env_steps, rollout = 0, None
